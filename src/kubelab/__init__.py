@@ -1,0 +1,3 @@
+"""kubelab: declarative kubeadm labs for CKAD practice."""
+
+__version__ = "0.1.0"

