@@ -122,6 +122,13 @@ class Release:
         raise KeyError(component)
 
 
+# The series' exercise images. Where the offline bundle cannot pull them, it
+# builds stand-ins from Debian packages under the same names, labelled as such.
+EXERCISE_IMAGES = {
+    "docker.io/library/nginx:1.27": "Debian nginx-light, run as `nginx -g 'daemon off;'`",
+    "docker.io/library/busybox:1.37": "Debian busybox-static with its applet links",
+}
+
 CONTAINERD_BINARIES = ("containerd", "containerd-shim-runc-v2", "ctr")
 # What kube-router's CNI config chains, plus portmap for hostPort exercises.
 CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap", "bandwidth")
