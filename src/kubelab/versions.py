@@ -136,14 +136,14 @@ CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap", "bandwidth")
 RELEASES: dict[str, Release] = {
     "1.35": Release(
         kubernetes="v1.35.4", etcd="3.6.6-0", coredns="v1.13.1", pause="3.10.1",
-        containerd="2.1.5", runc="v1.3.3", cni_plugins="v1.8.0",
+        containerd="2.1.9", runc="v1.3.6", cni_plugins="v1.9.1",
         # crictl v1.35.0 is not served by the Go module proxy reachable here;
         # crictl speaks CRI v1, and v1.34 is supported against 1.35 nodes.
         crictl="v1.34.0", nerdctl="2.3.5", kube_router="v2.1.0",
     ),
     "1.34": Release(
         kubernetes="v1.34.4", etcd="3.6.5-0", coredns="v1.12.1", pause="3.10.1",
-        containerd="2.1.5", runc="v1.3.3", cni_plugins="v1.8.0",
+        containerd="2.1.9", runc="v1.3.6", cni_plugins="v1.9.1",
         crictl="v1.34.0", nerdctl="2.3.5", kube_router="v2.1.0",
     ),
 }

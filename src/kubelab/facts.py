@@ -1,0 +1,80 @@
+"""pyinfra facts kubelab needs about a node, each a command plus a parser.
+
+The deploys never ask what kind of machine they are on; they read these
+facts (cgroup version, what the kernel has built in, whether kubeadm has run)
+and act on them, so VMs and node containers take the same code path.
+"""
+
+from __future__ import annotations
+
+from pyinfra.api import FactBase
+
+
+class CgroupVersion(FactBase):
+    """1 or 2, from the filesystem type mounted at /sys/fs/cgroup."""
+
+    def command(self) -> str:
+        return "stat -fc %T /sys/fs/cgroup"
+
+    def process(self, output) -> int:
+        return 2 if output and output[0].strip() == "cgroup2fs" else 1
+
+
+class NegativeOomScoreAdjAllowed(FactBase):
+    """Whether the kernel lets root lower oom_score_adj (some sandboxes forbid it)."""
+
+    def command(self) -> str:
+        return "sh -c 'echo -1 > /proc/self/oom_score_adj' 2>/dev/null && echo yes || echo no"
+
+    def process(self, output) -> bool:
+        return bool(output) and output[0].strip() == "yes"
+
+
+class InContainer(FactBase):
+    """The container manager's name when the node is itself a container, else None."""
+
+    def command(self) -> str:
+        return "systemd-detect-virt --container 2>/dev/null || true"
+
+    def process(self, output):
+        value = output[0].strip() if output else "none"
+        return None if value in ("", "none") else value
+
+
+# How to tell that each kernel feature kubeadm needs is present, whether
+# loaded as a module or built into the kernel.
+KERNEL_FEATURES = {
+    "overlay": "grep -qw overlay /proc/filesystems",
+    "br_netfilter": "test -d /proc/sys/net/bridge",
+}
+
+
+class KernelFeatures(FactBase):
+    """Per module kubeadm needs: "present" (loaded or built in), "loadable" or "missing"."""
+
+    def command(self) -> str:
+        checks = [
+            f"if {probe}; then echo {mod} present; "
+            f"elif modinfo {mod} >/dev/null 2>&1; then echo {mod} loadable; "
+            f"else echo {mod} missing; fi"
+            for mod, probe in KERNEL_FEATURES.items()
+        ]
+        return "; ".join(checks)
+
+    def process(self, output) -> dict[str, str]:
+        return dict(line.split() for line in output if line.strip())
+
+
+class KubeadmState(FactBase):
+    """Which kubeadm-written files exist: what a node has already joined as."""
+
+    def command(self) -> str:
+        return ("for f in /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf; do "
+                "test -s $f && echo $f; done; true")
+
+    def process(self, output) -> dict[str, bool]:
+        present = {line.strip() for line in output}
+        return {
+            "control_plane": "/etc/kubernetes/admin.conf" in present,
+            "joined": "/etc/kubernetes/kubelet.conf" in present,
+        }
