@@ -9,7 +9,9 @@ import sys
 from kubelab.errors import KubelabError
 
 # Each module exposes register(subparsers); a subcommand sets `func` on its parser.
-SUBCOMMAND_MODULES = ()
+SUBCOMMAND_MODULES = (
+    "kubelab.commands.nodes",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

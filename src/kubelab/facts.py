@@ -78,3 +78,46 @@ class KubeadmState(FactBase):
             "control_plane": "/etc/kubernetes/admin.conf" in present,
             "joined": "/etc/kubernetes/kubelet.conf" in present,
         }
+
+
+class SwapState(FactBase):
+    """Active swap devices and /etc/fstab swap lines that are not commented out."""
+
+    def command(self) -> str:
+        return ("echo active $(tail -n +2 /proc/swaps | wc -l); "
+                "echo fstab $(awk '!/^[[:space:]]*#/ && $3 == \"swap\"' /etc/fstab 2>/dev/null | wc -l)")
+
+    def process(self, output) -> dict[str, int]:
+        return {key: int(value) for key, value in (line.split() for line in output)}
+
+
+class ListeningTCPPorts(FactBase):
+    """TCP ports something listens on, with the process name when ss can tell."""
+
+    def command(self) -> str:
+        return "ss -Hltnp 2>/dev/null || true"
+
+    def process(self, output) -> dict[int, str]:
+        ports = {}
+        for line in output:
+            fields = line.split()
+            if len(fields) < 4:
+                continue
+            port = fields[3].rsplit(":", 1)[-1]
+            users = fields[5] if len(fields) > 5 else ""
+            name = users.split('"')[1] if '"' in users else "?"
+            if port.isdigit():
+                ports[int(port)] = name
+        return ports
+
+
+class AnnotationOf(FactBase):
+    """One annotation of one object, read with the node's admin kubeconfig ('' when absent)."""
+
+    def command(self, kind: str, namespace: str, name: str, annotation: str) -> str:
+        path = annotation.replace(".", "\\.")
+        return (f"kubectl --kubeconfig /etc/kubernetes/admin.conf -n {namespace} get {kind} {name} "
+                f"-o jsonpath='{{.metadata.annotations.{path}}}' 2>/dev/null || true")
+
+    def process(self, output) -> str:
+        return "".join(output).strip()

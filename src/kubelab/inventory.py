@@ -7,8 +7,10 @@ inventory, so a bad spec stops the run before any host is contacted.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from kubelab import paths
 from kubelab.spec import LabSpec, load_spec
 
 GROUPS = {"control-plane": "control_plane", "worker": "workers"}
@@ -35,8 +37,13 @@ def host_data(spec: LabSpec, node_name: str) -> dict:
     return data
 
 
-def groups_from_spec(path: str | Path) -> dict[str, list]:
-    spec = load_spec(path)
+def default_spec_path() -> Path:
+    """$KUBELAB_SPEC, else the spec `kubelab nodes up` wrote for the local lab."""
+    return Path(os.environ.get("KUBELAB_SPEC") or paths.lab_dir("local") / "spec.yaml")
+
+
+def groups_from_spec(path: str | Path | None = None) -> dict[str, list]:
+    spec = load_spec(path or default_spec_path())
     groups: dict[str, list] = {group: [] for group in GROUPS.values()}
     for node in spec.nodes:
         groups[GROUPS[node.role]].append((node.name, host_data(spec, node.name)))

@@ -1,0 +1,157 @@
+"""Kubernetes on the nodes: binaries, kubelet, kubeadm init/join, CNI, operator kubeconfig.
+
+kubeadm's own state decides what runs: init only where no cluster exists,
+join only where the kubelet has no kubeconfig. The join token is made at run
+time on the control plane, moved in a 0600 file, and never printed.
+"""
+
+import os
+from io import StringIO
+
+from pyinfra import host, state
+from pyinfra.api import deploy
+from pyinfra.api.command import StringCommand
+from pyinfra.operations import files, python, server, systemd
+from pyinfra.operations.util import any_changed
+
+from deploys.binaries import install_binaries
+from kubelab import cni, configs, kubeadm, paths
+from kubelab.errors import KubelabError
+from kubelab.facts import AnnotationOf, CgroupVersion, InContainer, KubeadmState, ListeningTCPPorts
+
+KUBELET_UNIT = """\
+[Unit]
+Description=kubelet: The Kubernetes Node Agent
+Documentation=https://kubernetes.io/docs/
+Wants=network-online.target containerd.service
+After=network-online.target containerd.service
+
+[Service]
+ExecStart=/usr/local/bin/kubelet
+Restart=always
+StartLimitInterval=0
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+# kubeadm writes the kubelet's config and flags; this drop-in (the one the
+# upstream packages ship) makes the kubelet read them.
+KUBEADM_DROPIN = """\
+[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+EnvironmentFile=-/etc/default/kubelet
+ExecStart=
+ExecStart=/usr/local/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
+"""
+
+ADMIN = f"kubectl --kubeconfig {kubeadm.ADMIN_CONF}"
+
+
+def _node_facts() -> kubeadm.NodeFacts:
+    return kubeadm.NodeFacts(cgroup_version=host.get_fact(CgroupVersion),
+                             in_container=host.get_fact(InContainer) is not None)
+
+
+def _preflight(ports: tuple[int, ...]) -> None:
+    """Fail before kubeadm does, with the fix, when a port kubeadm needs is taken."""
+    busy = {p: name for p, name in host.get_fact(ListeningTCPPorts).items() if p in ports}
+    if busy:
+        taken = ", ".join(f"{p} ({name})" for p, name in sorted(busy.items()))
+        raise KubelabError(
+            f"{host.name}: ports Kubernetes needs are in use: {taken}. Fix: stop what listens there, "
+            "or if an old cluster is left on this node run `kubeadm reset -f` on it (kubelab reset --depth cluster)")
+
+
+@deploy("Kubernetes node binaries and kubelet")
+def kubelet():
+    install_binaries("kubeadm", "kubelet", "kubectl")
+    unit = files.put(name="kubelet systemd unit", src=StringIO(KUBELET_UNIT),
+                     dest="/etc/systemd/system/kubelet.service", mode="644")
+    dropin = files.put(name="kubelet reads kubeadm's config", src=StringIO(KUBEADM_DROPIN),
+                       dest="/etc/systemd/system/kubelet.service.d/10-kubeadm.conf", mode="644")
+    systemd.daemon_reload(name="systemd sees the kubelet unit", _if=any_changed(unit, dropin))
+    # kubeadm starts the kubelet itself; until then it is only enabled.
+    systemd.service(name="kubelet enabled", service="kubelet", running=None, enabled=True)
+
+
+@deploy("kubeadm init")
+def control_plane():
+    spec, node = host.data.kubelab_spec, host.data.kubelab_node
+    if host.get_fact(KubeadmState)["control_plane"]:
+        return
+    _preflight(kubeadm.CONTROL_PLANE_PORTS)
+    files.put(name="kubeadm init config", src=StringIO(kubeadm.init_config(spec, node, _node_facts())),
+              dest=kubeadm.INIT_CONFIG, mode="600")
+    server.shell(name="kubeadm init", commands=[
+        f"kubeadm init --config {kubeadm.INIT_CONFIG} --skip-token-print --skip-certificate-key-print"])
+
+
+@deploy("kubeadm join")
+def worker():
+    if host.get_fact(KubeadmState)["joined"]:
+        return
+    _preflight(kubeadm.WORKER_PORTS)
+    python.call(name="kubeadm join (token made now, never printed)", function=_join,
+                spec=host.data.kubelab_spec, node=host.data.kubelab_node, facts=_node_facts())
+
+
+def _join(spec, node, facts):
+    control = state.inventory.get_host(spec.control_plane.name)
+    ok, out = control.run_shell_command(
+        StringCommand("kubeadm", "token", "create", "--ttl", "15m", "--print-join-command"),
+        print_output=False, print_input=False)
+    if not ok:
+        raise KubelabError(f"{control.name}: `kubeadm token create` failed: {out.stderr}. "
+                           "Fix: check the control plane with `kubectl get nodes` on it, then re-run")
+    token, ca_hash = kubeadm.parse_join_command(out.stdout)
+    text = kubeadm.join_config(spec, node, facts, token, ca_hash)
+    # The directory is 0700, so the token file is never readable by others,
+    # and it is removed whatever kubeadm join does.
+    host.run_shell_command(StringCommand("install", "-d", "-m", "700", "/etc/kubernetes/kubelab"))
+    host.put_file(StringIO(text), kubeadm.JOIN_CONFIG)
+    ok, out = host.run_shell_command(
+        StringCommand(f"chmod 600 {kubeadm.JOIN_CONFIG} && kubeadm join --config {kubeadm.JOIN_CONFIG}; "
+                      f"rc=$?; rm -f {kubeadm.JOIN_CONFIG}; exit $rc"),
+        print_output=False, print_input=False)
+    if not ok:
+        raise KubelabError(f"{host.name}: kubeadm join failed: {_redact(out.stderr, token)}")
+
+
+def _redact(text: str, secret: str) -> str:
+    return text.replace(secret, "<token>")
+
+
+@deploy("CNI (kube-router)")
+def network():
+    spec = host.data.kubelab_spec
+    text = cni.manifest(spec)
+    files.put(name="kube-router manifest", src=StringIO(text), dest=cni.MANIFEST_PATH, mode="644")
+    applied = host.get_fact(AnnotationOf, kind="daemonset", namespace="kube-system", name="kube-router",
+                            annotation=cni.HASH_ANNOTATION)
+    if applied != cni.manifest_hash(text):
+        server.shell(name="apply kube-router", commands=[
+            f"{ADMIN} apply --server-side --force-conflicts -f {cni.MANIFEST_PATH}"])
+    if applied != cni.manifest_hash(text) or not _cluster_built():
+        server.shell(name="wait until every node is Ready", commands=[
+            f"{ADMIN} wait --for=condition=Ready nodes --all --timeout=300s"])
+
+
+def _cluster_built() -> bool:
+    """Whether, before this run, the control plane existed and every worker had joined."""
+    spec = host.data.kubelab_spec
+    built = host.get_fact(KubeadmState)["control_plane"]
+    for node in spec.workers:
+        built = built and state.inventory.get_host(node.name).get_fact(KubeadmState)["joined"]
+    return built
+
+
+@deploy("Operator kubeconfig")
+def operator_kubeconfig():
+    local = paths.lab_dir(host.data.kubelab_spec.name) / "kubeconfig"
+    local.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fetched = files.get(name=f"admin kubeconfig -> {local}", src=kubeadm.ADMIN_CONF, dest=str(local))
+    python.call(name="kubeconfig is 0600", function=os.chmod, path=local, mode=0o600, _if=fetched.did_change)

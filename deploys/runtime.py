@@ -1,0 +1,47 @@
+"""The container runtime: containerd, runc, CNI plugins, crictl and nerdctl."""
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files, systemd
+from pyinfra.operations.util import any_changed
+
+from deploys.binaries import install_binaries
+from kubelab import configs
+from kubelab.facts import NegativeOomScoreAdjAllowed
+
+
+def _restrict_oom_score_adj(spec) -> bool:
+    if spec.restrict_oom_score_adj == "auto":
+        return not host.get_fact(NegativeOomScoreAdjAllowed)
+    return spec.restrict_oom_score_adj
+
+
+@deploy("Container runtime")
+def container_runtime():
+    spec = host.data.kubelab_spec
+    install_binaries("containerd", "runc", "cni-plugins")
+    files.directory(name="CNI config directory", path="/etc/cni/net.d")
+
+    changed = [
+        files.put(name="containerd config", src=StringIO(configs.containerd_config(
+            spec, _restrict_oom_score_adj(spec))), dest="/etc/containerd/config.toml", mode="644"),
+    ]
+    for registry, mirror in sorted(spec.registry_mirrors.items()):
+        changed.append(files.put(name=f"registry mirror for {registry}",
+                                 src=StringIO(configs.hosts_toml(registry, mirror)),
+                                 dest=f"{configs.CERTS_DIR}/{registry}/hosts.toml", mode="644"))
+    unit = files.put(name="containerd systemd unit", src=StringIO(configs.CONTAINERD_UNIT),
+                     dest="/etc/systemd/system/containerd.service", mode="644")
+    systemd.service(name="containerd running and enabled", service="containerd", running=True,
+                    enabled=True, daemon_reload=unit.did_change)
+    systemd.service(name="Restart containerd for its new config", service="containerd",
+                    restarted=True, _if=any_changed(unit, *changed))
+
+
+@deploy("Runtime tools")
+def runtime_tools():
+    install_binaries("crictl", "nerdctl")
+    files.put(name="crictl talks to containerd", src=StringIO(configs.crictl_yaml()),
+              dest="/etc/crictl.yaml", mode="644")

@@ -1,0 +1,187 @@
+"""The local lab's node provider: podman containers that look like VMs.
+
+Each node runs systemd as PID 1 and sshd with a host key generated for it
+here, so the known_hosts file is written from keys we made rather than
+accepted on first use. The provider knows nothing of Kubernetes: it creates,
+starts and removes node containers and writes the spec that the inventory and
+the deploys read. Flags below are the measured recipe (machine-facts.md).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+
+from kubelab import paths, versions
+from kubelab.bundle.manifest import MANIFEST_NAME
+from kubelab.local import image, podman, registry
+
+NETWORK = "kubelab"
+SUBNET = ipaddress.ip_network("10.89.0.0/24")
+GATEWAY = str(SUBNET.network_address + 1)
+FIRST_NODE_HOST = 10
+LABEL = "io.kubelab.lab"
+SSH_WAIT_SECONDS = 60
+
+# --systemd=always would mount the host's whole name=systemd hierarchy over
+# the node's, and the kubelet's systemd cgroup driver then fails; nofile is
+# needed by runc ("error setting rlimit type 7") and capped at 20000 here.
+NODE_FLAGS = (
+    "--privileged", "--cgroupns=private", "--systemd=false",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
+    "-e", "container=podman",
+    "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096",
+)
+
+
+@dataclass(frozen=True)
+class LocalNode:
+    name: str
+    role: str
+    address: str
+
+    def container(self, lab: str) -> str:
+        return f"kubelab-{lab}-{self.name}"
+
+
+def plan(count: int) -> list[LocalNode]:
+    """Node 1 is the control plane, the rest are workers, on fixed addresses."""
+    if count < 1:
+        raise podman.PodmanError("a lab needs at least 1 node (the control plane). Fix: --count 1 or more")
+    if count > 20:
+        raise podman.PodmanError(f"{count} nodes will not fit on a 2-core machine. Fix: --count 20 or fewer")
+    nodes = [LocalNode("cp1", "control-plane", str(SUBNET.network_address + FIRST_NODE_HOST))]
+    nodes += [LocalNode(f"w{i}", "worker", str(SUBNET.network_address + FIRST_NODE_HOST + i))
+              for i in range(1, count)]
+    return nodes
+
+
+def spec_path(lab: str) -> Path:
+    return paths.lab_dir(lab) / "spec.yaml"
+
+
+def up(lab: str, count: int, kubernetes: str = versions.DEFAULT_MINOR, console: Console | None = None) -> Path:
+    """Start the lab's node containers (reusing running ones) and write its spec; returns the spec path."""
+    console = console or Console(stderr=True)
+    if kubernetes not in versions.RELEASES:
+        raise podman.PodmanError(f"Kubernetes {kubernetes} is not in the version table. "
+                                 f"Fix: use one of {', '.join(sorted(versions.RELEASES))}")
+    nodes = plan(count)
+    state = paths.lab_dir(lab)
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    client_key = _keypair(state / "id_ed25519", f"kubelab-{lab}")
+    node_image = image.ensure_image(console)
+    _ensure_network()
+    known_hosts = []
+    for node in nodes:
+        host_key = _keypair(state / "hostkeys" / node.name, node.name)
+        _ensure_node(lab, node, node_image, host_key, client_key.with_suffix(".pub"), state)
+        public = host_key.with_suffix(".pub").read_text().split()
+        known_hosts.append(f"{node.address} {public[0]} {public[1]}\n")
+    _write_private(state / "known_hosts", "".join(known_hosts))
+    for node in nodes:
+        _wait_for_ssh(node)
+    bundle = paths.bundle_dir(versions.release(kubernetes).kubernetes)
+    registry.serve(GATEWAY)
+    if (bundle / MANIFEST_NAME).exists():
+        registry.publish(bundle, GATEWAY, console)
+    else:
+        console.print(f"[yellow]no bundle at {bundle}: the mirror has no images until "
+                      "`kubelab bundle build` runs and `kubelab nodes up` is run again[/]")
+    spec = {
+        "name": lab,
+        "kubernetes": kubernetes,
+        "artifacts": {"source": "bundle",
+                      "bundle": str(paths.bundle_dir(versions.release(kubernetes).kubernetes))},
+        "nodes": [{"name": n.name, "address": n.address, "role": n.role} for n in nodes],
+        "ssh": {"user": "root", "key": str(client_key), "known_hosts": str(state / "known_hosts")},
+        "registry_mirrors": {registry: f"http://{GATEWAY}:5000"
+                             for registry in ("docker.io", versions.UPSTREAM_K8S_REGISTRY)},
+        "provider": {"kind": "podman", "network": NETWORK},
+    }
+    _write_private(spec_path(lab), yaml.safe_dump(spec, sort_keys=False))
+    return spec_path(lab)
+
+
+def down(lab: str) -> list[str]:
+    """Remove the lab's node containers and all its state; returns the containers removed."""
+    removed = podman.container_names(f"{LABEL}={lab}")
+    if removed:
+        podman.podman("rm", "--force", "--time", "5", *removed)
+    shutil.rmtree(paths.lab_dir(lab), ignore_errors=True)
+    if podman.exists("network", NETWORK) and not podman.container_names(LABEL):
+        # The mirror listens on this network's bridge: it goes with the last lab.
+        registry.stop()
+        podman.podman("network", "rm", NETWORK)
+    return removed
+
+
+def running(lab: str) -> list[str]:
+    out = podman.podman("ps", "--filter", f"label={LABEL}={lab}", "--format", "{{.Names}}").stdout
+    return sorted(out.decode().split())
+
+
+def _ensure_network() -> None:
+    if not podman.exists("network", NETWORK):
+        podman.podman("network", "create", "--subnet", str(SUBNET), "--gateway", GATEWAY, NETWORK)
+
+
+def _ensure_node(lab: str, node: LocalNode, node_image: str, host_key: Path, client_pub: Path,
+                 state: Path) -> None:
+    name = node.container(lab)
+    if podman.exists("container", name):
+        if not podman.inspect("container", name)["State"]["Running"]:
+            podman.podman("--runtime", podman.RUNTIME, "start", name)
+        return
+    # containerd's snapshots must not sit on the node's own overlay root.
+    containerd_dir = state / "nodes" / node.name / "containerd"
+    containerd_dir.mkdir(parents=True, exist_ok=True)
+    podman.podman("--runtime", podman.RUNTIME, "create", "--name", name, "--hostname", node.name,
+                  "--label", f"{LABEL}={lab}", "--network", NETWORK, "--ip", node.address, *NODE_FLAGS,
+                  "-v", f"{containerd_dir}:/var/lib/containerd", node_image, "/sbin/init")
+    # Keys go in before first boot, so sshd never starts without them.
+    podman.podman("cp", str(host_key), f"{name}:/etc/ssh/ssh_host_ed25519_key")
+    podman.podman("cp", str(host_key.with_suffix(".pub")), f"{name}:/etc/ssh/ssh_host_ed25519_key.pub")
+    podman.podman("cp", str(client_pub), f"{name}:/root/.ssh/authorized_keys")
+    podman.podman("--runtime", podman.RUNTIME, "start", name)
+
+
+def _keypair(path: Path, comment: str) -> Path:
+    if not path.exists():
+        podman.require("ssh-keygen", "openssh-client")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        podman.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)])
+    os.chmod(path, 0o600)
+    return path
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _wait_for_ssh(node: LocalNode) -> None:
+    deadline = time.monotonic() + SSH_WAIT_SECONDS
+    while True:
+        try:
+            with socket.create_connection((node.address, 22), timeout=2) as sock:
+                if sock.recv(4).startswith(b"SSH-"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise podman.PodmanError(
+                f"node {node.name} ({node.address}) did not answer SSH within {SSH_WAIT_SECONDS} s. "
+                f"Fix: look at `podman logs kubelab-...-{node.name}` and `podman exec ... systemctl --failed`")
+        time.sleep(1)

@@ -1,0 +1,42 @@
+"""Shared fixtures: one real local lab per test session, torn down at the end.
+
+The integration and e2e tiers need podman, debootstrap and the offline
+bundle. When they are missing the fixtures fail with the reason (they never
+skip), so a run that could not test the real parts does not look green.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from rich.console import Console
+
+from kubelab import versions
+from kubelab.local import nodes
+from kubelab.spec import load_spec
+
+LAB = "test"
+
+
+@pytest.fixture(scope="session")
+def bundle():
+    """The default release's offline bundle (built once, then cached by version)."""
+    from kubelab.bundle.build import build_bundle
+
+    return build_bundle(versions.release(versions.DEFAULT_MINOR))
+
+
+@pytest.fixture(scope="session")
+def lab_spec_path(bundle):
+    """A 2-node local lab (1 control plane, 1 worker), removed after the session."""
+    nodes.down(LAB)
+    path = nodes.up(LAB, 2, versions.DEFAULT_MINOR, Console(stderr=True))
+    yield path
+    if not os.environ.get("KUBELAB_KEEP_LAB"):
+        nodes.down(LAB)
+
+
+@pytest.fixture(scope="session")
+def lab_spec(lab_spec_path):
+    return load_spec(lab_spec_path)
