@@ -17,7 +17,7 @@ from pyinfra.operations.util import any_changed
 from deploys.binaries import install_binaries
 from kubelab import cni, configs, kubeadm, paths
 from kubelab.errors import KubelabError
-from kubelab.facts import AnnotationOf, CgroupVersion, InContainer, KubeadmState, ListeningTCPPorts
+from kubelab.facts import CgroupVersion, InContainer, KubeadmState, ListeningTCPPorts, ObjectField
 
 KUBELET_UNIT = """\
 [Unit]
@@ -90,6 +90,18 @@ def control_plane():
         f"kubeadm init --config {kubeadm.INIT_CONFIG} --skip-token-print --skip-certificate-key-print"])
 
 
+@deploy("Control plane reachable")
+def api_server_ready():
+    # pyinfra orders operations per host; this one operation, shared by every
+    # node, is what makes the workers' joins wait for the control plane's init.
+    if _cluster_built():
+        return
+    address = host.data.kubelab_spec.control_plane.address
+    server.shell(name="the API server answers /readyz", commands=[
+        f"for i in $(seq 90); do curl -fsk --max-time 2 https://{address}:{kubeadm.API_PORT}/readyz "
+        ">/dev/null && exit 0; sleep 2; done; echo 'API server not ready after 180 s' >&2; exit 1"])
+
+
 @deploy("kubeadm join")
 def worker():
     if host.get_fact(KubeadmState)["joined"]:
@@ -102,7 +114,8 @@ def worker():
 def _join(spec, node, facts):
     control = state.inventory.get_host(spec.control_plane.name)
     ok, out = control.run_shell_command(
-        StringCommand("kubeadm", "token", "create", "--ttl", "15m", "--print-join-command"),
+        StringCommand("kubeadm", "token", "create", "--kubeconfig", kubeadm.ADMIN_CONF, "--ttl", "15m",
+                      "--print-join-command"),
         print_output=False, print_input=False)
     if not ok:
         raise KubelabError(f"{control.name}: `kubeadm token create` failed: {out.stderr}. "
@@ -130,8 +143,9 @@ def network():
     spec = host.data.kubelab_spec
     text = cni.manifest(spec)
     files.put(name="kube-router manifest", src=StringIO(text), dest=cni.MANIFEST_PATH, mode="644")
-    applied = host.get_fact(AnnotationOf, kind="daemonset", namespace="kube-system", name="kube-router",
-                            annotation=cni.HASH_ANNOTATION)
+    annotation = cni.HASH_ANNOTATION.replace(".", "\\.")
+    applied = host.get_fact(ObjectField, kind="daemonset", namespace="kube-system", object_name="kube-router",
+                            jsonpath=f".metadata.annotations.{annotation}")
     if applied != cni.manifest_hash(text):
         server.shell(name="apply kube-router", commands=[
             f"{ADMIN} apply --server-side --force-conflicts -f {cni.MANIFEST_PATH}"])
@@ -143,7 +157,7 @@ def network():
 def _cluster_built() -> bool:
     """Whether, before this run, the control plane existed and every worker had joined."""
     spec = host.data.kubelab_spec
-    built = host.get_fact(KubeadmState)["control_plane"]
+    built = state.inventory.get_host(spec.control_plane.name).get_fact(KubeadmState)["control_plane"]
     for node in spec.workers:
         built = built and state.inventory.get_host(node.name).get_fact(KubeadmState)["joined"]
     return built

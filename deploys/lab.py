@@ -7,11 +7,12 @@ default runs every stage. A second run of any stage changes nothing.
 
 from pyinfra import host
 
-from deploys.kubernetes import control_plane, kubelet, network, operator_kubeconfig, worker
+from deploys.exercises import exercises
+from deploys.kubernetes import api_server_ready, control_plane, kubelet, network, operator_kubeconfig, worker
 from deploys.prereqs import node_prerequisites
 from deploys.runtime import container_runtime, runtime_tools
 
-STAGES = ("runtime", "kubernetes")
+STAGES = ("runtime", "kubernetes", "exercises")
 stages = host.data.get("kubelab_stages", ",".join(STAGES)).split(",")
 unknown = sorted(set(stages) - set(STAGES))
 if unknown:
@@ -26,8 +27,12 @@ if "kubernetes" in stages:
     kubelet()
     if "control_plane" in host.groups:
         control_plane()
+    api_server_ready()
     if "workers" in host.groups:
         worker()
     if "control_plane" in host.groups:
         network()
         operator_kubeconfig()
+
+if "exercises" in stages and "control_plane" in host.groups:
+    exercises()

@@ -34,8 +34,8 @@ def container_runtime():
                                  dest=f"{configs.CERTS_DIR}/{registry}/hosts.toml", mode="644"))
     unit = files.put(name="containerd systemd unit", src=StringIO(configs.CONTAINERD_UNIT),
                      dest="/etc/systemd/system/containerd.service", mode="644")
-    systemd.service(name="containerd running and enabled", service="containerd", running=True,
-                    enabled=True, daemon_reload=unit.did_change)
+    systemd.daemon_reload(name="systemd sees the containerd unit", _if=unit.did_change)
+    systemd.service(name="containerd running and enabled", service="containerd", running=True, enabled=True)
     systemd.service(name="Restart containerd for its new config", service="containerd",
                     restarted=True, _if=any_changed(unit, *changed))
 

@@ -40,3 +40,20 @@ def lab_spec_path(bundle):
 @pytest.fixture(scope="session")
 def lab_spec(lab_spec_path):
     return load_spec(lab_spec_path)
+
+
+@pytest.fixture(scope="session")
+def ssh_pool(lab_spec):
+    """kubelab's own SSH layer, one connection per node for the whole session."""
+    from kubelab.ssh import SSHPool
+
+    with SSHPool(lab_spec) as pool:
+        yield pool
+
+
+@pytest.fixture(scope="session")
+def node_shell(ssh_pool):
+    """Run a command on a lab node; a non-zero exit fails the test with its stderr."""
+    def run(node: str, command: str) -> str:
+        return ssh_pool.session(node).run(command, check=True).stdout
+    return run

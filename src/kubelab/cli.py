@@ -11,6 +11,9 @@ from kubelab.errors import KubelabError
 # Each module exposes register(subparsers); a subcommand sets `func` on its parser.
 SUBCOMMAND_MODULES = (
     "kubelab.commands.nodes",
+    "kubelab.commands.bundle",
+    "kubelab.commands.apply",
+    "kubelab.commands.check",
 )
 
 

@@ -72,6 +72,10 @@ class KubeadmState(FactBase):
         return ("for f in /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf; do "
                 "test -s $f && echo $f; done; true")
 
+    # pyinfra skips process() when a command prints nothing: no kubeadm files yet.
+    def default(self) -> dict[str, bool]:
+        return self.process([])
+
     def process(self, output) -> dict[str, bool]:
         present = {line.strip() for line in output}
         return {
@@ -97,6 +101,9 @@ class ListeningTCPPorts(FactBase):
     def command(self) -> str:
         return "ss -Hltnp 2>/dev/null || true"
 
+    def default(self) -> dict[int, str]:
+        return {}
+
     def process(self, output) -> dict[int, str]:
         ports = {}
         for line in output:
@@ -111,13 +118,15 @@ class ListeningTCPPorts(FactBase):
         return ports
 
 
-class AnnotationOf(FactBase):
-    """One annotation of one object, read with the node's admin kubeconfig ('' when absent)."""
+class ObjectField(FactBase):
+    """One field of one API object by JSONPath, read with the node's admin kubeconfig ('' when absent)."""
 
-    def command(self, kind: str, namespace: str, name: str, annotation: str) -> str:
-        path = annotation.replace(".", "\\.")
-        return (f"kubectl --kubeconfig /etc/kubernetes/admin.conf -n {namespace} get {kind} {name} "
-                f"-o jsonpath='{{.metadata.annotations.{path}}}' 2>/dev/null || true")
+    def command(self, kind: str, namespace: str, object_name: str, jsonpath: str) -> str:
+        return (f"kubectl --kubeconfig /etc/kubernetes/admin.conf -n {namespace} get {kind} {object_name} "
+                f"-o jsonpath='{{{jsonpath}}}' 2>/dev/null || true")
+
+    def default(self) -> str:
+        return ""
 
     def process(self, output) -> str:
         return "".join(output).strip()

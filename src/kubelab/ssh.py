@@ -11,12 +11,12 @@ Nothing here logs key material, passphrases or command output.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import shlex
 import socket
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
@@ -88,6 +88,16 @@ class Counters:
     commands_run: int = 0
 
 
+@contextlib.contextmanager
+def _recording(recorders: list[list[CommandResult]]) -> Iterator[list[CommandResult]]:
+    results: list[CommandResult] = []
+    recorders.append(results)
+    try:
+        yield results
+    finally:
+        recorders.remove(results)
+
+
 class _RejectUnknownKey(paramiko.RejectPolicy):
     """RejectPolicy that names the node, the key it offered and how to trust it."""
 
@@ -132,9 +142,12 @@ class Session:
         if self.connected:
             return
         self.close()
+        sock = self._open_socket()
         client = paramiko.SSHClient()
+        # Loaded into the key store only, never as the client's save file: an
+        # accepted unverified key must not become permanent trust.
         if self.ssh.known_hosts:
-            client.load_host_keys(self.ssh.known_hosts)
+            client.get_host_keys().load(self.ssh.known_hosts)
         else:
             client.load_system_host_keys()
         if self.ssh.strict_host_key_checking:
@@ -143,15 +156,17 @@ class Session:
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
             self._warn_unverified(
                 f"SSH host keys are NOT verified (ssh.strict_host_key_checking: false); "
-                f"unknown keys are accepted, starting with {self.node.name} ({self.node.address})")
+                f"unknown keys are accepted for this run, starting with {self.node.name} ({self.node.address})")
         try:
             client.connect(
-                self.node.address, port=self.ssh.port, username=self.ssh.user,
+                self.node.address, port=self.ssh.port, username=self.ssh.user, sock=sock,
                 key_filename=self.ssh.key,
                 # With an explicit key, agent and default keys would only add
                 # surprising extra auth attempts (and MaxAuthTries failures).
                 allow_agent=self.ssh.key is None, look_for_keys=self.ssh.key is None,
-                timeout=self.connect_timeout, banner_timeout=self.connect_timeout,
+                # The negotiation must outlast the banner wait: when it expires
+                # first paramiko carries on and fails with "No existing session".
+                timeout=2 * self.connect_timeout, banner_timeout=self.connect_timeout,
                 auth_timeout=self.connect_timeout, channel_timeout=self.connect_timeout,
             )
         except SSHError:
@@ -174,30 +189,31 @@ class Session:
                 f"put the public half of {key} in ~{self.ssh.user}/.ssh/authorized_keys on the node, "
                 f"or set ssh.user / ssh.key in the spec",
             ) from None
-        except (socket.timeout, TimeoutError):
-            client.close()
-            raise HostUnreachable(
-                self, f"no answer within {self.connect_timeout:g} s",
-                "check that the node is running and the address and ssh.port in the spec are right",
-            ) from None
-        except paramiko.SSHException as exc:
+        except (paramiko.SSHException, OSError) as exc:
             client.close()
             raise HostUnreachable(
                 self, f"SSH handshake failed: {exc}",
-                f"check that sshd (not another service) listens on port {self.ssh.port} of the node",
-            ) from None
-        except OSError as exc:
-            client.close()
-            reason = exc.strerror or str(exc)
-            if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
-                reason = "connection refused"
-            raise HostUnreachable(
-                self, f"cannot connect: {reason}",
-                "check that the node is running, sshd is started, and the address and ssh.port in the spec are right",
+                f"check that sshd (not another service) answers on port {self.ssh.port} of the node",
             ) from None
         self._client = client
         self.counters.connections_opened += 1
         log.debug("ssh: connected to %s (%s)", self.node.name, self.target)
+
+    def _open_socket(self) -> socket.socket:
+        # Our own TCP connect gives one exact timeout and one error for every
+        # address tried, where paramiko folds refusals into a compound error.
+        try:
+            return socket.create_connection((self.node.address, self.ssh.port), timeout=self.connect_timeout)
+        except (socket.timeout, TimeoutError):
+            raise HostUnreachable(
+                self, f"no answer within {self.connect_timeout:g} s",
+                "check that the node is running and the address and ssh.port in the spec are right",
+            ) from None
+        except OSError as exc:
+            raise HostUnreachable(
+                self, f"cannot connect: {exc.strerror or exc}",
+                "check that the node is running, sshd is started, and the address and ssh.port in the spec are right",
+            ) from None
 
     def run(self, command: str | Sequence[str], *, timeout: float | None = None,
             check: bool = False) -> CommandResult:
@@ -208,7 +224,12 @@ class Session:
         self.connect()
         started = time.monotonic()
         deadline = started + timeout
-        chan = self._client.get_transport().open_session(timeout=self.connect_timeout)
+        try:
+            chan = self._client.get_transport().open_session(timeout=self.connect_timeout)
+        except paramiko.SSHException as exc:
+            self.close()
+            raise HostUnreachable(self, f"connection lost: {exc}",
+                                  "check that the node is still up; the next command reconnects") from None
         self.counters.commands_run += 1
         log.debug("ssh %s: %s", self.node.name, text)
         try:
@@ -244,15 +265,9 @@ class Session:
                                 "run it by hand on the node to see why")
         return result
 
-    @contextmanager
-    def record(self) -> Iterator[list[CommandResult]]:
-        """Collect every command result produced inside the block."""
-        results: list[CommandResult] = []
-        self._recorders.append(results)
-        try:
-            yield results
-        finally:
-            self._recorders.remove(results)
+    def record(self) -> contextlib.AbstractContextManager[list[CommandResult]]:
+        """Collect every command result this session produces inside a `with` block."""
+        return _recording(self._recorders)
 
     def close(self) -> None:
         if self._client is not None:
@@ -291,15 +306,9 @@ class SSHPool:
                 recorders=self._recorders, warn_unverified=self._warn_once)
         return self._sessions[node_name]
 
-    @contextmanager
-    def record(self) -> Iterator[list[CommandResult]]:
-        """Collect every command any node runs inside the block."""
-        results: list[CommandResult] = []
-        self._recorders.append(results)
-        try:
-            yield results
-        finally:
-            self._recorders.remove(results)
+    def record(self) -> contextlib.AbstractContextManager[list[CommandResult]]:
+        """Collect every command any node runs inside a `with` block."""
+        return _recording(self._recorders)
 
     def close(self) -> None:
         for session in self._sessions.values():

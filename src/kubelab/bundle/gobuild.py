@@ -23,6 +23,7 @@ from pathlib import Path
 
 import kubelab
 from kubelab import paths
+from kubelab.bundle.lock import exclusive
 from kubelab.errors import ArtifactError
 from kubelab.versions import CNI_PLUGINS, CONTAINERD_BINARIES, Release
 
@@ -90,9 +91,10 @@ RECIPES: dict[str, Recipe] = {r.component: r for r in (
            ldflags=(f"-X {CONTAINERD}/version.Version={{tag}}", f"-X {CONTAINERD}/version.Package={CONTAINERD}")),
     # Static like upstream's runc.amd64 (`make static`), so it runs on any node
     # whatever libseccomp it has; cgo is needed for seccomp.
+    # runc embeds its VERSION file, so there is nothing to stamp.
     Recipe("runc", lambda r: r.runc, (("runc", "github.com/opencontainers/runc"),),
-           tags=("seccomp", "netgo", "osusergo"), cgo=True, build_flags=("-buildmode=pie",),
-           ldflags=("-X main.version={bare}", "-extldflags -static-pie")),
+           tags=("seccomp", "urfave_cli_no_docs", "netgo", "osusergo"), cgo=True, build_flags=("-buildmode=pie",),
+           ldflags=("-linkmode external", "-extldflags -static-pie")),
     Recipe("crictl", lambda r: r.crictl, (("crictl", "sigs.k8s.io/cri-tools/cmd/crictl"),),
            ldflags=("-X sigs.k8s.io/cri-tools/pkg/version.Version={tag}",)),
     Recipe("cni-plugins", lambda r: r.cni_plugins,
@@ -128,10 +130,21 @@ def build(component: str, release: Release) -> Built:
     recipe = RECIPES[component]
     tag = recipe.tag(release)
     root = build_root(component, tag)
+    with exclusive(root.with_name(f".{tag}.lock")):
+        return _build_locked(recipe, tag, release, root)
+
+
+def _build_locked(recipe: Recipe, tag: str, release: Release, root: Path) -> Built:
+    component = recipe.component
     bin_dir, marker = root / "bin", root / "built.json"
     names = [name for name, _ in recipe.binaries]
+    # A changed recipe (a new stamp, a tag) must not be served an old build.
+    recipe_id = hashlib.sha256(json.dumps([recipe.binaries, recipe.source, recipe.tags, recipe.ldflags,
+                                           recipe.build_flags, recipe.cgo]).encode()).hexdigest()
     if marker.is_file() and all((bin_dir / n).is_file() for n in names):
-        return Built(component, tag, bin_dir, json.loads(marker.read_text())["seconds"], cached=True)
+        meta = json.loads(marker.read_text())
+        if meta.get("recipe") == recipe_id:
+            return Built(component, tag, bin_dir, meta["seconds"], cached=True)
     # No marker means no build or an interrupted one: start from nothing.
     shutil.rmtree(root, ignore_errors=True)
     work = root / "work"
@@ -140,7 +153,7 @@ def build(component: str, release: Release) -> Built:
     start = time.monotonic()
     _Builder(recipe, tag, release, work, bin_dir).run()
     seconds = round(time.monotonic() - start, 1)
-    marker.write_text(json.dumps({"binaries": names, "seconds": seconds}) + "\n")
+    marker.write_text(json.dumps({"binaries": names, "seconds": seconds, "recipe": recipe_id}) + "\n")
     return Built(component, tag, bin_dir, seconds, cached=False)
 
 
@@ -211,8 +224,11 @@ class _Builder:
         except OSError as exc:
             raise ArtifactError(f"cannot read the {self.recipe.component} source: {exc}. Fix: {fix}") from None
         actual = hashlib.sha256(data).hexdigest()
-        if listed.get(name) != actual:
-            raise ArtifactError(f"{archive} has sha256 {actual}, SHA256SUMS lists {listed.get(name)}; "
+        if name not in listed:
+            raise ArtifactError(f"{sums} does not list {name}; refusing to build from an unverified archive. "
+                                f"Fix: {fix}")
+        if listed[name] != actual:
+            raise ArtifactError(f"{archive} has sha256 {actual}, SHA256SUMS lists {listed[name]}; "
                                 f"refusing to build from it. Fix: {fix}")
         src = self.work / "src"
         with tarfile.open(archive) as tar:

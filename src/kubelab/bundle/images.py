@@ -26,6 +26,7 @@ from pathlib import Path
 from kubelab import paths
 from kubelab.artifacts import sha256_of
 from kubelab.bundle.gobuild import Built
+from kubelab.bundle.lock import exclusive
 from kubelab.errors import ArtifactError
 from kubelab.versions import EXERCISE_IMAGES, Release
 
@@ -114,7 +115,7 @@ def exercise_image_specs() -> list[ImageSpec]:
                             "knows how to build stand-ins only for nginx:1.27 and busybox:1.37. "
                             "Fix: add a recipe in kubelab/bundle/images.py.")
     box = _host_busybox()
-    applets = _run(["busybox"], [str(box), "--list"]).split()
+    applets = _run([str(box), "--list"], "apt-get install busybox-static").split()
     return [
         ImageSpec(nginx, (ENV_PATH, 'CMD ["nginx", "-g", "daemon off;"]', "EXPOSE 80/tcp", "STOPSIGNAL SIGQUIT"),
                   base_packages=("nginx-light",), texts=(("etc/nginx/sites-available/default", NGINX_SITE),),
@@ -136,9 +137,11 @@ def build_image(spec: ImageSpec) -> BuiltImage:
     changes = spec.changes
     if spec.stand_in_from:
         versions = base.versions if base else _dpkg_versions(None)
-        what = f"Debian {DEBIAN_SUITE} package {spec.stand_in_from} {versions[spec.stand_in_from]}"
-        changes += (f'LABEL kubelab.stand-in="true" org.opencontainers.image.description="kubelab stand-in '
-                    f'for {spec.ref}, built from {what}; not the upstream image"',)
+        what = f"Debian package {spec.stand_in_from} {versions[spec.stand_in_from]}"
+        # One label per change: podman's --change parser takes one key=value per LABEL.
+        changes += ("LABEL kubelab.stand-in=true",
+                    f'LABEL org.opencontainers.image.description="kubelab stand-in for {spec.ref}, '
+                    f'built from {what}; not the upstream image"')
     key = _digest({
         "revision": RECIPE_REVISION, "ref": spec.ref, "changes": changes,
         "base": base.sha256 if base else None,
@@ -146,15 +149,17 @@ def build_image(spec: ImageSpec) -> BuiltImage:
         "texts": spec.texts, "links": spec.links, "dirs": spec.dirs,
     })
     out = paths.cache_dir() / "images" / key[:24] / "image.tar"
-    if out.is_file():
-        return BuiltImage(spec.ref, out, round(time.monotonic() - start, 1), cached=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        rootfs = Path(tmp) / "rootfs.tar"
-        _compose_rootfs(spec, base.tar if base else None, rootfs)
-        saved = Path(tmp) / "image.tar"
-        _podman_import_save(spec.ref, changes, rootfs, saved)
-        os.replace(saved, out)
+    # podman's store holds one image per reference: one build of a reference at a time.
+    with exclusive(paths.cache_dir() / "images" / f".{bundle_name(spec.ref)}.lock"):
+        if out.is_file():
+            return BuiltImage(spec.ref, out, round(time.monotonic() - start, 1), cached=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+            rootfs = Path(tmp) / "rootfs.tar"
+            _compose_rootfs(spec, base.tar if base else None, rootfs)
+            saved = Path(tmp) / "image.tar"
+            _podman_import_save(spec.ref, changes, rootfs, saved)
+            os.replace(saved, out)
     return BuiltImage(spec.ref, out, round(time.monotonic() - start, 1), cached=False)
 
 
@@ -169,6 +174,11 @@ def debian_rootfs(packages: tuple[str, ...]) -> Rootfs:
     """A debootstrapped minbase rootfs with `packages`, as a tar, cached by the package list."""
     key = _digest({"suite": DEBIAN_SUITE, "mirror": DEBIAN_MIRROR, "packages": sorted(packages)})
     root = paths.cache_dir() / "rootfs" / key[:24]
+    with exclusive(root.with_name(f".{root.name}.lock")):
+        return _debootstrap_locked(packages, root)
+
+
+def _debootstrap_locked(packages: tuple[str, ...], root: Path) -> Rootfs:
     tar, marker = root / "rootfs.tar", root / "rootfs.json"
     if marker.is_file() and tar.is_file():
         meta = json.loads(marker.read_text())
@@ -176,9 +186,8 @@ def debian_rootfs(packages: tuple[str, ...]) -> Rootfs:
     shutil.rmtree(root, ignore_errors=True)
     target = root / "target"
     target.mkdir(parents=True)
-    _run(["debootstrap", "apt-get install debootstrap"],
-         ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", DEBIAN_SUITE, str(target),
-          DEBIAN_MIRROR])
+    _run(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", DEBIAN_SUITE, str(target),
+          DEBIAN_MIRROR], "apt-get install debootstrap")
     versions = _dpkg_versions(target / "var/lib/dpkg")
     # The runtime provides /dev, resolv.conf and hostname; the package
     # cache and apt lists are dead weight in an image.
@@ -190,10 +199,11 @@ def debian_rootfs(packages: tuple[str, ...]) -> Rootfs:
                 item.unlink()
     for name in ("etc/resolv.conf", "etc/hostname"):
         (target / name).unlink(missing_ok=True)
-    _run(["tar", "apt-get install tar"], ["tar", "--numeric-owner", "-C", str(target), "-cf", str(tar), "."])
+    _run(["tar", "--numeric-owner", "-C", str(target), "-cf", str(tar), "."], "apt-get install tar")
     shutil.rmtree(target)
-    marker.write_text(json.dumps({"packages": sorted(packages), "sha256": sha256_of(tar), "versions": versions}))
-    return debian_rootfs(packages)
+    rootfs = Rootfs(tar, sha256_of(tar), versions)
+    marker.write_text(json.dumps({"packages": sorted(packages), "sha256": rootfs.sha256, "versions": versions}))
+    return rootfs
 
 
 def _compose_rootfs(spec: ImageSpec, base: Path | None, out: Path) -> None:
@@ -247,18 +257,17 @@ def _compose_rootfs(spec: ImageSpec, base: Path | None, out: Path) -> None:
 
 
 def _podman_import_save(ref: str, changes: tuple[str, ...], rootfs: Path, out: Path) -> None:
-    fix = "apt-get install podman"
     args = [a for change in changes for a in ("--change", change)]
-    _run(["podman", fix], ["podman", "import", *args, str(rootfs), ref])
+    _run(["podman", "import", *args, str(rootfs), ref], "apt-get install podman")
     try:
-        _run(["podman", fix], ["podman", "save", "-m", "--format", "docker-archive", "-o", str(out), ref])
+        _run(["podman", "save", "-m", "--format", "docker-archive", "-o", str(out), ref], "apt-get install podman")
     finally:
         # The tar is the product; keep podman's own store from piling up copies.
         subprocess.run(["podman", "rmi", "--force", ref], capture_output=True)
 
 
 def _host_busybox() -> Path:
-    listing = _run(["busybox-static", "apt-get install busybox-static"], ["dpkg", "-L", "busybox-static"])
+    listing = _run(["dpkg", "-L", "busybox-static"], "apt-get install busybox-static")
     for line in listing.splitlines():
         if line.endswith("/bin/busybox") and Path(line).is_file():
             return Path(line)
@@ -270,7 +279,7 @@ def _dpkg_versions(admindir: Path | None) -> dict[str, str]:
     cmd = ["dpkg-query", "-W", "-f", "${Package} ${Version}\\n"]
     if admindir is not None:
         cmd.insert(1, f"--admindir={admindir}")
-    out = _run(["dpkg-query", "run kubelab on Debian"], cmd)
+    out = _run(cmd, "build on Debian, where dpkg-query exists")
     return dict(line.split(" ", 1) for line in out.splitlines() if line)
 
 
@@ -278,9 +287,7 @@ def _digest(inputs: dict) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
-def _run(what: list[str], cmd: list[str]) -> str:
-    """Run a build tool; `what` is [its name, how to install it]."""
-    name, install = what
+def _run(cmd: list[str], install: str) -> str:
     try:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     except FileNotFoundError:
@@ -288,5 +295,5 @@ def _run(what: list[str], cmd: list[str]) -> str:
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])
         raise ArtifactError(f"image build step failed: `{' '.join(cmd)}` exited {proc.returncode}:\n{tail}\n"
-                            f"Fix: address the error above ({name}), then rerun `kubelab bundle build`.")
+                            "Fix: address the error above, then rerun `kubelab bundle build`.")
     return proc.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -95,16 +96,23 @@ def load_manifest(bundle: Path) -> Manifest:
         ) from None
 
 
-def write_manifest(bundle: Path, manifest: Manifest) -> Path:
-    """Write manifest.json so a reader sees the old file or the new one, never half of one."""
-    path = bundle / MANIFEST_NAME
-    fd, tmp = tempfile.mkstemp(dir=bundle, prefix=".manifest-")
+def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
+    """Have `write` fill a temporary file beside `path`, then rename it into place.
+
+    A reader (or a build interrupted halfway) sees the old file or the new
+    one, never half of one. The file is at least world-readable.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as out:
-            out.write(manifest.to_json())
-        os.chmod(tmp, 0o644)
+        write(Path(tmp))
+        os.chmod(tmp, os.stat(tmp).st_mode | 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def write_manifest(bundle: Path, manifest: Manifest) -> Path:
+    return write_atomically(bundle / MANIFEST_NAME, lambda tmp: tmp.write_text(manifest.to_json()))

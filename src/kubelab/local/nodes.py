@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +25,6 @@ from kubelab import paths, versions
 from kubelab.bundle.manifest import MANIFEST_NAME
 from kubelab.local import image, podman, registry
 
-NETWORK = "kubelab"
-SUBNET = ipaddress.ip_network("10.89.0.0/24")
-GATEWAY = str(SUBNET.network_address + 1)
 FIRST_NODE_HOST = 10
 LABEL = "io.kubelab.lab"
 SSH_WAIT_SECONDS = 60
@@ -38,6 +36,8 @@ NODE_FLAGS = (
     "--privileged", "--cgroupns=private", "--systemd=false",
     "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
     "-e", "container=podman",
+    # systemd shuts down on SIGRTMIN+3; SIGTERM would leave podman waiting.
+    "--stop-signal", "RTMIN+3",
     "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096",
 )
 
@@ -52,15 +52,34 @@ class LocalNode:
         return f"kubelab-{lab}-{self.name}"
 
 
-def plan(count: int) -> list[LocalNode]:
+@dataclass(frozen=True)
+class LabNetwork:
+    """Each lab has its own podman network, so labs (a student's, the tests') coexist."""
+
+    name: str
+    subnet: ipaddress.IPv4Network
+
+    @classmethod
+    def of(cls, lab: str) -> "LabNetwork":
+        return cls(f"kubelab-{lab}", ipaddress.ip_network(f"10.89.{zlib.crc32(lab.encode()) % 250}.0/24"))
+
+    @property
+    def gateway(self) -> str:
+        """The host's address on the lab network, where the registry mirror listens."""
+        return str(self.subnet.network_address + 1)
+
+    def address(self, index: int) -> str:
+        return str(self.subnet.network_address + FIRST_NODE_HOST + index)
+
+
+def plan(count: int, net: LabNetwork) -> list[LocalNode]:
     """Node 1 is the control plane, the rest are workers, on fixed addresses."""
     if count < 1:
         raise podman.PodmanError("a lab needs at least 1 node (the control plane). Fix: --count 1 or more")
     if count > 20:
         raise podman.PodmanError(f"{count} nodes will not fit on a 2-core machine. Fix: --count 20 or fewer")
-    nodes = [LocalNode("cp1", "control-plane", str(SUBNET.network_address + FIRST_NODE_HOST))]
-    nodes += [LocalNode(f"w{i}", "worker", str(SUBNET.network_address + FIRST_NODE_HOST + i))
-              for i in range(1, count)]
+    nodes = [LocalNode("cp1", "control-plane", net.address(0))]
+    nodes += [LocalNode(f"w{i}", "worker", net.address(i)) for i in range(1, count)]
     return nodes
 
 
@@ -74,25 +93,26 @@ def up(lab: str, count: int, kubernetes: str = versions.DEFAULT_MINOR, console: 
     if kubernetes not in versions.RELEASES:
         raise podman.PodmanError(f"Kubernetes {kubernetes} is not in the version table. "
                                  f"Fix: use one of {', '.join(sorted(versions.RELEASES))}")
-    nodes = plan(count)
+    net = LabNetwork.of(lab)
+    nodes = plan(count, net)
     state = paths.lab_dir(lab)
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     client_key = _keypair(state / "id_ed25519", f"kubelab-{lab}")
     node_image = image.ensure_image(console)
-    _ensure_network()
+    _ensure_network(net)
     known_hosts = []
     for node in nodes:
         host_key = _keypair(state / "hostkeys" / node.name, node.name)
-        _ensure_node(lab, node, node_image, host_key, client_key.with_suffix(".pub"), state)
+        _ensure_node(lab, node, net, node_image, host_key, client_key.with_suffix(".pub"), state)
         public = host_key.with_suffix(".pub").read_text().split()
         known_hosts.append(f"{node.address} {public[0]} {public[1]}\n")
     _write_private(state / "known_hosts", "".join(known_hosts))
     for node in nodes:
         _wait_for_ssh(node)
     bundle = paths.bundle_dir(versions.release(kubernetes).kubernetes)
-    registry.serve(GATEWAY)
+    registry.serve(lab, net.gateway)
     if (bundle / MANIFEST_NAME).exists():
-        registry.publish(bundle, GATEWAY, console)
+        registry.publish(bundle, net.gateway, console)
     else:
         console.print(f"[yellow]no bundle at {bundle}: the mirror has no images until "
                       "`kubelab bundle build` runs and `kubelab nodes up` is run again[/]")
@@ -103,9 +123,9 @@ def up(lab: str, count: int, kubernetes: str = versions.DEFAULT_MINOR, console: 
                       "bundle": str(paths.bundle_dir(versions.release(kubernetes).kubernetes))},
         "nodes": [{"name": n.name, "address": n.address, "role": n.role} for n in nodes],
         "ssh": {"user": "root", "key": str(client_key), "known_hosts": str(state / "known_hosts")},
-        "registry_mirrors": {registry: f"http://{GATEWAY}:5000"
-                             for registry in ("docker.io", versions.UPSTREAM_K8S_REGISTRY)},
-        "provider": {"kind": "podman", "network": NETWORK},
+        "registry_mirrors": {name: f"http://{net.gateway}:{registry.PORT}"
+                             for name in ("docker.io", versions.UPSTREAM_K8S_REGISTRY)},
+        "provider": {"kind": "podman", "network": net.name},
     }
     _write_private(spec_path(lab), yaml.safe_dump(spec, sort_keys=False))
     return spec_path(lab)
@@ -116,11 +136,11 @@ def down(lab: str) -> list[str]:
     removed = podman.container_names(f"{LABEL}={lab}")
     if removed:
         podman.podman("rm", "--force", "--time", "5", *removed)
+    registry.stop(lab)
+    net = LabNetwork.of(lab)
+    if podman.exists("network", net.name):
+        podman.podman("network", "rm", net.name)
     shutil.rmtree(paths.lab_dir(lab), ignore_errors=True)
-    if podman.exists("network", NETWORK) and not podman.container_names(LABEL):
-        # The mirror listens on this network's bridge: it goes with the last lab.
-        registry.stop()
-        podman.podman("network", "rm", NETWORK)
     return removed
 
 
@@ -129,12 +149,12 @@ def running(lab: str) -> list[str]:
     return sorted(out.decode().split())
 
 
-def _ensure_network() -> None:
-    if not podman.exists("network", NETWORK):
-        podman.podman("network", "create", "--subnet", str(SUBNET), "--gateway", GATEWAY, NETWORK)
+def _ensure_network(net: LabNetwork) -> None:
+    if not podman.exists("network", net.name):
+        podman.podman("network", "create", "--subnet", str(net.subnet), "--gateway", net.gateway, net.name)
 
 
-def _ensure_node(lab: str, node: LocalNode, node_image: str, host_key: Path, client_pub: Path,
+def _ensure_node(lab: str, node: LocalNode, net: LabNetwork, node_image: str, host_key: Path, client_pub: Path,
                  state: Path) -> None:
     name = node.container(lab)
     if podman.exists("container", name):
@@ -145,7 +165,7 @@ def _ensure_node(lab: str, node: LocalNode, node_image: str, host_key: Path, cli
     containerd_dir = state / "nodes" / node.name / "containerd"
     containerd_dir.mkdir(parents=True, exist_ok=True)
     podman.podman("--runtime", podman.RUNTIME, "create", "--name", name, "--hostname", node.name,
-                  "--label", f"{LABEL}={lab}", "--network", NETWORK, "--ip", node.address, *NODE_FLAGS,
+                  "--label", f"{LABEL}={lab}", "--network", net.name, "--ip", node.address, *NODE_FLAGS,
                   "-v", f"{containerd_dir}:/var/lib/containerd", node_image, "/sbin/init")
     # Keys go in before first boot, so sshd never starts without them.
     podman.podman("cp", str(host_key), f"{name}:/etc/ssh/ssh_host_ed25519_key")

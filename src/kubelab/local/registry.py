@@ -26,8 +26,8 @@ PORT = 5000
 START_SECONDS = 20
 
 
-def _dir() -> Path:
-    path = paths.state_dir() / "registry"
+def _dir(lab: str) -> Path:
+    path = paths.lab_dir(lab) / "registry"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -40,12 +40,16 @@ def _answers(address: str) -> bool:
         return False
 
 
-def serve(address: str) -> None:
-    """Start the registry on address:5000 unless it already answers there."""
+def serve(lab: str, address: str) -> None:
+    """Start the lab's registry on address:5000 unless it already answers there.
+
+    Every lab's registry shares one storage directory, so an image pushed
+    for one lab is not stored twice.
+    """
     if _answers(address):
         return
     podman.require("docker-registry", "docker-registry")
-    state = _dir()
+    state = _dir(lab)
     storage = paths.cache_dir() / "registry"
     storage.mkdir(parents=True, exist_ok=True)
     config = state / "config.yml"
@@ -67,8 +71,8 @@ def serve(address: str) -> None:
         time.sleep(0.5)
 
 
-def stop() -> None:
-    pidfile = _dir() / "registry.pid"
+def stop(lab: str) -> None:
+    pidfile = _dir(lab) / "registry.pid"
     if not pidfile.exists():
         return
     try:

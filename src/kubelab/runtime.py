@@ -1,0 +1,364 @@
+"""What the container runtime on a node reports, as typed records.
+
+One parser per tool output, each written against the shapes in upstream source:
+
+- `crictl pods -o json` and `crictl ps -a -o json` print the CRI v1 list
+  responses through protojson (cri-tools cmd/crictl/util.go
+  `protobufObjectToJSON`, EmitDefaultValues): camelCase keys, enum names such
+  as "SANDBOX_READY", int64 nanosecond times as JSON strings.
+- `crictl inspect -o json ID` / `crictl inspectp -o json ID` print
+  `{"status": ..., "info": ...}`. `status` is the same protojson except that
+  crictl rewrites createdAt/startedAt/finishedAt as RFC 3339 strings
+  (`marshalContainerStatus`, `marshalPodSandboxStatus`); `info` is the runtime's
+  verbose map, which for containerd 2.1 is `ContainerInfo` (pid, sandboxID,
+  runtimeSpec, ...) and `SandboxInfo` (pid, image, runtimeSpec, sandboxMetadata,
+  ...) from internal/cri.
+- `nerdctl --namespace k8s.io ps -a --no-trunc --format json` prints one
+  `ListItem` JSON object per line (nerdctl pkg/cmd/container/list.go).
+- `ctr -n k8s.io containers ls` prints a CONTAINER / IMAGE / RUNTIME table.
+
+`NodeRuntime` runs these over one node's SSH session.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, NamedTuple
+
+from kubelab.errors import KubelabError
+from kubelab.ssh import CommandResult, Session
+
+SANDBOX_READY = "SANDBOX_READY"
+CONTAINER_RUNNING = "CONTAINER_RUNNING"
+CONTAINER_EXITED = "CONTAINER_EXITED"
+
+# Labels the kubelet puts on every sandbox and container it creates.
+POD_UID = "io.kubernetes.pod.uid"
+POD_NAME = "io.kubernetes.pod.name"
+POD_NAMESPACE = "io.kubernetes.pod.namespace"
+CONTAINER_NAME = "io.kubernetes.container.name"
+RESTART_COUNT = "io.kubernetes.container.restartCount"
+
+# Named explicitly so crictl never probes other sockets (and warns on stderr).
+CRI_ENDPOINT = "unix:///run/containerd/containerd.sock"
+CRICTL = f"crictl --runtime-endpoint {CRI_ENDPOINT}"
+K8S_NAMESPACE = "k8s.io"
+
+
+class RuntimeOutputError(KubelabError):
+    """A runtime tool printed something other than the shape kubelab parses."""
+
+    def __init__(self, what: str, problem: str, fix: str = "compare the tool's version with the one in the lab spec",
+                 node: str | None = None):
+        self.what, self.problem, self.node = what, problem, node
+        super().__init__(f"{what}: {problem}. Fix: {fix}")
+
+
+class Mount(NamedTuple):
+    container_path: str
+    host_path: str
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    id: str
+    pod_name: str
+    namespace: str
+    uid: str
+    attempt: int
+    state: str
+    created: datetime | None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    runtime_handler: str = ""
+    # Only `crictl inspectp` reports these.
+    ip: str | None = None
+    pid: int | None = None
+    image: str | None = None
+    netns_path: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.state == SANDBOX_READY
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    name: str
+    sandbox_id: str
+    state: str
+    image: str
+    image_ref: str
+    attempt: int
+    created: datetime | None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    # Only `crictl inspect` reports these.
+    started: datetime | None = None
+    finished: datetime | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    pid: int | None = None
+    mounts: tuple[Mount, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        return self.state == CONTAINER_RUNNING
+
+    @property
+    def pod_uid(self) -> str | None:
+        return self.labels.get(POD_UID)
+
+    @property
+    def label_name(self) -> str | None:
+        """The container name the kubelet labelled it with (the API's name for it)."""
+        return self.labels.get(CONTAINER_NAME)
+
+    @property
+    def restart_count(self) -> int | None:
+        value = self.annotations.get(RESTART_COUNT)
+        return int(value) if value is not None and value.isdigit() else None
+
+
+@dataclass(frozen=True)
+class ContainerdContainer:
+    """A container as containerd itself lists it (below the CRI), from nerdctl or ctr."""
+
+    id: str
+    image: str
+    runtime: str
+    # nerdctl reports these; `ctr containers ls` does not. nerdctl reads a CRI
+    # container whose task is gone (exited) as "Created", not "Exited".
+    status: str | None = None
+    created: datetime | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def parse_pods(text: str) -> list[Sandbox]:
+    """`crictl pods -o json` -> sandboxes."""
+    doc = _json(text, "crictl pods -o json")
+    items = _get(doc, "items", "crictl pods -o json", list)
+    return [_sandbox(item, "crictl pods -o json") for item in items]
+
+
+def parse_ps(text: str) -> list[Container]:
+    """`crictl ps -a -o json` -> containers (without the inspect-only fields)."""
+    doc = _json(text, "crictl ps -o json")
+    items = _get(doc, "containers", "crictl ps -o json", list)
+    return [_container(item, "crictl ps -o json") for item in items]
+
+
+def parse_inspect(text: str) -> Container:
+    """`crictl inspect -o json ID` (one ID) -> the container with pid, exit code and mounts."""
+    what = "crictl inspect -o json"
+    doc = _json(text, what)
+    if not isinstance(doc, dict):
+        raise RuntimeOutputError(what, "expected the object for one container", "inspect one ID at a time")
+    status = _get(doc, "status", what, dict)
+    info = _info(doc, what)
+    # ContainerStatus has no sandbox ID; containerd's verbose info carries it.
+    base = _container({**status, "podSandboxId": info.get("sandboxID", "")}, what)
+    return replace(
+        base,
+        started=_time(status.get("startedAt")),
+        finished=_time(status.get("finishedAt")),
+        # CRI defines the exit code only for a container that finished.
+        exit_code=int(status.get("exitCode", 0)) if base.state == CONTAINER_EXITED else None,
+        reason=status.get("reason") or None,
+        pid=int(info["pid"]) if info.get("pid") else None,
+        mounts=tuple(Mount(m.get("containerPath", ""), m.get("hostPath", "")) for m in status.get("mounts") or ()),
+    )
+
+
+def parse_inspectp(text: str) -> Sandbox:
+    """`crictl inspectp -o json ID` (one ID) -> the sandbox with its pause pid, image and netns."""
+    what = "crictl inspectp -o json"
+    doc = _json(text, what)
+    if not isinstance(doc, dict):
+        raise RuntimeOutputError(what, "expected the object for one sandbox", "inspect one ID at a time")
+    status = _get(doc, "status", what, dict)
+    info = _info(doc, what)
+    network = status.get("network") or {}
+    return replace(
+        _sandbox(status, what),
+        ip=network.get("ip") or None,
+        pid=int(info["pid"]) if info.get("pid") else None,
+        # containerd reports the image the pause container was created from,
+        # not its configured default (which may have changed since).
+        image=info.get("image") or None,
+        netns_path=_netns_path(info),
+    )
+
+
+def parse_nerdctl_ps(text: str) -> list[ContainerdContainer]:
+    """`nerdctl ps -a --no-trunc --format json` (one JSON object per line) -> containers."""
+    what = "nerdctl ps --format json"
+    records = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        item = _json(line, what)
+        records.append(ContainerdContainer(
+            id=_get(item, "ID", what, str), image=item.get("Image", ""), runtime=item.get("Runtime", ""),
+            status=item.get("Status"), created=_time(item.get("CreatedAt")),
+            labels=_nerdctl_labels(item.get("Labels", "")),
+        ))
+    return records
+
+
+def parse_ctr_containers(text: str) -> list[ContainerdContainer]:
+    """`ctr containers ls` (a CONTAINER IMAGE RUNTIME table) -> containers."""
+    what = "ctr containers ls"
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or lines[0].split() != ["CONTAINER", "IMAGE", "RUNTIME"]:
+        raise RuntimeOutputError(what, f"expected a CONTAINER IMAGE RUNTIME header, got {text[:80]!r}")
+    records = []
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) != 3:
+            raise RuntimeOutputError(what, f"expected 3 columns, got {line!r}")
+        container_id, image, runtime = fields
+        # ctr prints "-" for a container created without an image.
+        records.append(ContainerdContainer(container_id, "" if image == "-" else image, runtime))
+    return records
+
+
+class NodeRuntime:
+    """The container runtime of one node, read over that node's SSH session."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    @property
+    def node(self) -> str:
+        return self.session.node.name
+
+    def sandboxes(self) -> list[Sandbox]:
+        return parse_pods(self._stdout(f"{CRICTL} pods -o json"))
+
+    def containers(self) -> list[Container]:
+        return parse_ps(self._stdout(f"{CRICTL} ps -a -o json"))
+
+    def inspect(self, container_id: str) -> Container:
+        return parse_inspect(self._stdout(f"{CRICTL} inspect -o json {shlex.quote(container_id)}"))
+
+    def inspectp(self, sandbox_id: str) -> Sandbox:
+        return parse_inspectp(self._stdout(f"{CRICTL} inspectp -o json {shlex.quote(sandbox_id)}"))
+
+    def nerdctl_containers(self) -> list[ContainerdContainer]:
+        return parse_nerdctl_ps(self._stdout(f"nerdctl --namespace {K8S_NAMESPACE} ps -a --no-trunc --format json"))
+
+    def ctr_containers(self) -> list[ContainerdContainer]:
+        return parse_ctr_containers(self._stdout(f"ctr -n {K8S_NAMESPACE} containers ls"))
+
+    def logs(self, container_id: str, tail: int = 200) -> CommandResult:
+        """The container's log as crictl prints it: its stdout on stdout, its stderr on stderr."""
+        return self._checked(f"{CRICTL} logs --tail {int(tail)} {shlex.quote(container_id)}")
+
+    def kill(self, pid: int, signal: str = "KILL") -> CommandResult:
+        """Signal a process on the node by its host PID (as the article does with kill -9)."""
+        return self.session.run(f"kill -s {shlex.quote(signal)} {int(pid)}")
+
+    def _checked(self, command: str) -> CommandResult:
+        result = self.session.run(command)
+        if not result.ok:
+            raise RuntimeOutputError(
+                f"node {self.node}: `{command}`", f"exited {result.exit_code}: {result.stderr.strip()[:500]}",
+                "check that containerd is running and crictl/nerdctl/ctr are installed on the node", node=self.node)
+        return result
+
+    def _stdout(self, command: str) -> str:
+        return self._checked(command).stdout
+
+
+def _json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RuntimeOutputError(what, f"not JSON ({exc.msg} at line {exc.lineno}): {text[:80]!r}") from None
+
+
+def _get(doc: Any, key: str, what: str, kind: type) -> Any:
+    if not isinstance(doc, dict) or not isinstance(doc.get(key), kind):
+        raise RuntimeOutputError(what, f"no {kind.__name__} `{key}` in {str(doc)[:80]!r}")
+    return doc[key]
+
+
+def _info(doc: dict, what: str) -> dict:
+    info = doc.get("info")
+    if not isinstance(info, dict):
+        raise RuntimeOutputError(what, "no verbose `info` object (the runtime's pid, image, spec)",
+                                 "run crictl without --quiet against containerd")
+    return info
+
+
+def _sandbox(item: dict, what: str) -> Sandbox:
+    meta = _get(item, "metadata", what, dict)
+    return Sandbox(
+        id=_get(item, "id", what, str), pod_name=meta.get("name", ""), namespace=meta.get("namespace", ""),
+        uid=meta.get("uid", ""), attempt=int(meta.get("attempt", 0)), state=str(item.get("state", "")),
+        created=_time(item.get("createdAt")), labels=dict(item.get("labels") or {}),
+        annotations=dict(item.get("annotations") or {}), runtime_handler=item.get("runtimeHandler", ""),
+    )
+
+
+def _container(item: dict, what: str) -> Container:
+    meta = _get(item, "metadata", what, dict)
+    return Container(
+        id=_get(item, "id", what, str), name=meta.get("name", ""), sandbox_id=item.get("podSandboxId", ""),
+        state=str(item.get("state", "")), image=(item.get("image") or {}).get("image", ""),
+        image_ref=item.get("imageRef", ""), attempt=int(meta.get("attempt", 0)),
+        created=_time(item.get("createdAt")), labels=dict(item.get("labels") or {}),
+        annotations=dict(item.get("annotations") or {}),
+    )
+
+
+def _netns_path(info: dict) -> str | None:
+    namespaces = ((info.get("runtimeSpec") or {}).get("linux") or {}).get("namespaces") or ()
+    for ns in namespaces:
+        if ns.get("type") == "network" and ns.get("path"):
+            return ns["path"]
+    # containerd may not have a runtime spec for a sandbox it has not fully
+    # created; its own metadata still records the namespace it made.
+    meta = ((info.get("sandboxMetadata") or {}).get("Metadata")) or {}
+    return meta.get("NetNSPath") or None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def _time(value: Any) -> datetime | None:
+    """A CRI time: int64 nanoseconds (as a JSON string or number) or RFC 3339; zero is None."""
+    if value in (None, "", 0, "0"):
+        return None
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return _EPOCH + timedelta(microseconds=int(value) // 1000)
+    text = _FRACTION.sub(r"\1", str(value)).replace("Z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise RuntimeOutputError("runtime time", f"cannot read {value!r} as an RFC 3339 time with an offset")
+    # crictl prints Go's zero time (year 1) or the Unix epoch for "never".
+    return None if parsed <= _EPOCH else parsed
+
+
+def _nerdctl_labels(text: str) -> dict[str, str]:
+    # nerdctl joins labels as k=v,k=v; a value holding a comma continues the previous label.
+    labels: dict[str, str] = {}
+    last = None
+    for part in text.split(",") if text else ():
+        key, sep, value = part.partition("=")
+        if sep:
+            labels[key] = value
+            last = key
+        elif last is not None:
+            labels[last] += "," + part
+    return labels

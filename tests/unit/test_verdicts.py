@@ -1,0 +1,276 @@
+"""Check verdicts on the API and runtime fixtures: pass on agreement, fail on nothing
+or on disagreement, wait (not fail) while the kubelet is in restart back-off."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s_client
+
+from kubelab import versions
+from kubelab.checks import (FAIL, PASS, WAITING, Check, Lab, RestartBaseline, judge_containers_in_sandbox,
+                            judge_pod_running, judge_request_logged, judge_restart, judge_sandbox,
+                            judge_shared_volume, run_check, verdict)
+from kubelab.cluster import Cluster, PodView
+from kubelab.runtime import CONTAINER_EXITED, parse_inspect, parse_inspectp, parse_pods, parse_ps
+from kubelab.spec import parse_spec
+from kubelab.ssh import CommandResult, HostUnreachable, Session, SSHPool
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+PAUSE = versions.RELEASES["1.35"].pause_image
+OTHER_UID = "11111111-2222-3333-4444-555555555555"
+
+
+def runtime(name):
+    return (FIXTURES / "runtime" / name).read_text()
+
+
+def api_pod(name, **changes) -> PodView:
+    return replace(PodView.from_api(json.loads((FIXTURES / "api" / name).read_text())), **changes)
+
+
+@pytest.fixture
+def pod():
+    return api_pod("pod-running.json")
+
+
+@pytest.fixture
+def sandboxes():
+    return parse_pods(runtime("crictl-pods.json"))
+
+
+@pytest.fixture
+def containers():
+    return parse_ps(runtime("crictl-ps-a.json"))
+
+
+@pytest.fixture
+def inspected():
+    return [parse_inspect(runtime("crictl-inspect-nginx.json")), parse_inspect(runtime("crictl-inspect-sidecar.json"))]
+
+
+def test_the_api_view_joins_spec_and_status(pod):
+    assert (pod.node, pod.phase, pod.ip, pod.running_and_ready) == ("w1", "Running", "10.244.1.5", True)
+    nginx = pod.container("nginx")
+    assert nginx.container_id == parse_inspect(runtime("crictl-inspect-nginx.json")).id
+    assert nginx.mounts["logs"] == "/var/log/nginx"
+    assert (nginx.state, nginx.restart_count, nginx.last_exit_code) == ("running", 0, None)
+
+
+# -- pod Running ----------------------------------------------------------------
+
+def test_a_running_ready_pod_passes_on_its_node(pod):
+    v = judge_pod_running(pod, "default/nginx-with-sidecar")
+    assert (v.status, v.node) == (PASS, "w1")
+
+
+def test_a_missing_pod_fails():
+    assert judge_pod_running(None, "default/nginx-with-sidecar").status == FAIL
+
+
+def test_a_pod_in_back_off_is_waiting_not_failed():
+    v = judge_pod_running(api_pod("pod-backoff.json"), "default/nginx-with-sidecar")
+    assert v.status == WAITING and "back-off" in v.seen
+
+
+# -- the sandbox ----------------------------------------------------------------
+
+def test_one_ready_sandbox_from_the_pause_image_passes(pod, sandboxes):
+    v = judge_sandbox(pod, sandboxes, parse_inspectp(runtime("crictl-inspectp.json")), PAUSE)
+    assert v.status == PASS, v.seen
+    assert v.evidence["pause_pid"] == 41180 and v.evidence["sandbox_image"] == PAUSE
+
+
+def test_no_sandboxes_fails(pod):
+    v = judge_sandbox(pod, [], None, PAUSE)
+    assert v.status == FAIL and "0 READY sandboxes" in v.seen
+
+
+def test_a_sandbox_from_another_image_fails(pod, sandboxes):
+    v = judge_sandbox(pod, sandboxes, parse_inspectp(runtime("crictl-inspectp.json")), "registry.k8s.io/pause:3.10")
+    assert v.status == FAIL and "registry.k8s.io/pause:3.10.1" in v.seen
+
+
+def test_a_pod_uid_the_node_does_not_know_is_a_finding(pod, sandboxes):
+    v = judge_sandbox(replace(pod, uid=OTHER_UID), sandboxes, None, PAUSE)
+    assert v.status == FAIL
+    assert any(OTHER_UID in f and "READY" in f for f in v.findings)
+
+
+def test_the_api_and_the_sandbox_disagreeing_on_the_pod_ip_is_a_finding(pod, sandboxes):
+    v = judge_sandbox(replace(pod, ip="10.244.1.99"), sandboxes, parse_inspectp(runtime("crictl-inspectp.json")), PAUSE)
+    assert v.status == FAIL and any("10.244.1.99" in f for f in v.findings)
+
+
+# -- the containers in the sandbox ------------------------------------------------
+
+def test_both_containers_in_the_ready_sandbox_pass(pod, sandboxes, containers):
+    v = judge_containers_in_sandbox(pod, sandboxes, containers)
+    assert v.status == PASS, v.seen
+    assert v.evidence["sandbox_id"] == sandboxes[2].id
+
+
+def test_no_containers_on_the_node_fails(pod, sandboxes):
+    v = judge_containers_in_sandbox(pod, sandboxes, [])
+    assert v.status == FAIL and len(v.findings) == 2
+
+
+def test_an_api_with_no_containers_fails(pod, sandboxes, containers):
+    assert judge_containers_in_sandbox(replace(pod, containers=()), sandboxes, containers).status == FAIL
+
+
+def test_a_container_name_the_node_labels_differently_is_a_finding(pod, sandboxes, containers):
+    swapped = [replace(c, labels={**c.labels, "io.kubernetes.container.name": "sidecar"}) if c.name == "nginx" else c
+               for c in containers]
+    v = judge_containers_in_sandbox(pod, sandboxes, swapped)
+    assert v.status == FAIL and any("`sidecar`, the API calls it `nginx`" in f for f in v.findings)
+
+
+def test_a_container_in_another_sandbox_fails(pod, sandboxes, containers):
+    moved = [replace(c, sandbox_id=sandboxes[1].id) if c.name == "sidecar" else c for c in containers]
+    v = judge_containers_in_sandbox(pod, sandboxes, moved)
+    assert v.status == FAIL and "sidecar runs in sandbox" in v.seen
+
+
+def test_containers_in_back_off_are_waiting(sandboxes, containers):
+    # The kubelet keeps reporting the killed container's ID while it backs off.
+    exited = [replace(c, state=CONTAINER_EXITED) if c.name == "nginx" else c for c in containers]
+    v = judge_containers_in_sandbox(api_pod("pod-backoff.json"), sandboxes, exited)
+    assert v.status == WAITING and v.evidence["backoff"] is True
+
+
+# -- the shared emptyDir ----------------------------------------------------------
+
+def test_both_containers_mounting_the_pods_emptydir_pass(pod, inspected):
+    v = judge_shared_volume(pod, "logs", inspected)
+    assert v.status == PASS, v.seen
+    assert v.evidence["nginx_host_path"] == v.evidence["sidecar_host_path"]
+
+
+def test_nothing_inspected_fails(pod):
+    v = judge_shared_volume(pod, "logs", [])
+    assert v.status == FAIL and "was not inspected" in v.seen
+
+
+def test_different_host_paths_fail(pod, inspected):
+    nginx, sidecar = inspected
+    elsewhere = replace(sidecar, mounts=tuple(m._replace(host_path="/tmp/logs") if m.container_path == "/var/log/nginx"
+                                              else m for m in sidecar.mounts))
+    v = judge_shared_volume(pod, "logs", [nginx, elsewhere])
+    assert v.status == FAIL and "host paths differ" in v.seen
+
+
+def test_a_volume_only_one_container_mounts_is_not_shared(pod, inspected):
+    alone = replace(pod, containers=tuple(replace(c, mounts={}) if c.name == "sidecar" else c
+                                          for c in pod.containers))
+    v = judge_shared_volume(alone, "logs", inspected)
+    assert v.status == FAIL and "1 container(s)" in v.seen
+
+
+# -- the request in the sidecar's log ---------------------------------------------
+
+def _curl(code="200", exit_code=0):
+    return CommandResult("w1", "curl ...", exit_code, code, "", 0.01)
+
+
+def test_a_request_found_in_the_readers_log_passes():
+    log = '10.244.1.1 - - [25/Nov/2025:08:46:00 +0000] "GET /?kubelab-probe-ab12 HTTP/1.1" 200 615 "-" "curl/7.88.1"\n'
+    v = judge_request_logged("w1", "nginx", "sidecar", "http://10.244.1.5:80/?kubelab-probe-ab12",
+                             "kubelab-probe-ab12", _curl(), log)
+    assert v.status == PASS and "GET /?kubelab-probe-ab12" in v.evidence["log_line"]
+
+
+def test_a_request_missing_from_the_log_fails():
+    v = judge_request_logged("w1", "nginx", "sidecar", "http://x/?kubelab-probe-ab12", "kubelab-probe-ab12", _curl(),
+                             '"GET /?kubelab-probe-other HTTP/1.1" 200\n')
+    assert v.status == FAIL and "does not show the request" in v.seen
+
+
+def test_a_failed_request_fails_whatever_the_log_says():
+    v = judge_request_logged("w1", "nginx", "sidecar", "http://x/?t", "t", _curl("000", 7), "t\n")
+    assert v.status == FAIL and "exit 7" in v.seen
+
+
+# -- kill -9 and the restart --------------------------------------------------------
+
+@pytest.fixture
+def before(pod):
+    nginx = parse_inspect(runtime("crictl-inspect-nginx.json"))
+    return RestartBaseline("nginx", pod.uid, nginx.id, nginx.sandbox_id, 0, nginx.attempt, nginx.pid)
+
+
+@pytest.fixture
+def after_kill():
+    return parse_ps(runtime("crictl-ps-a-after-kill.json"))
+
+
+@pytest.fixture
+def old():
+    return parse_inspect(runtime("crictl-inspect-nginx-exited.json"))
+
+
+def test_a_new_container_in_the_same_sandbox_with_restart_count_plus_one_passes(before, after_kill, old):
+    v = judge_restart(before, api_pod("pod-after-kill.json"), after_kill, old)
+    assert v.status == PASS, v.seen
+    assert v.evidence["new_container_id"] != before.container_id
+    assert v.evidence["last_exit_code"] == 137
+
+
+def test_back_off_is_waiting_not_failure(before, containers):
+    v = judge_restart(before, api_pod("pod-backoff.json"), containers, None)
+    assert v.status == WAITING and v.evidence["backoff"] is True and "back-off" in v.seen
+
+
+def test_a_restart_not_yet_seen_is_waiting_without_back_off(before, pod, containers):
+    v = judge_restart(before, pod, containers, None)
+    assert v.status == WAITING and v.evidence["backoff"] is False
+
+
+def test_the_new_container_missing_from_the_node_is_a_finding(before, old):
+    v = judge_restart(before, api_pod("pod-after-kill.json"), [], old)
+    assert v.status == FAIL and any("is not on w1" in f for f in v.findings)
+
+
+def test_a_new_container_in_a_new_sandbox_fails(before, after_kill, old):
+    moved = [replace(c, sandbox_id="f" * 64) if c.attempt == 1 else c for c in after_kill]
+    v = judge_restart(before, api_pod("pod-after-kill.json"), moved, old)
+    assert v.status == FAIL and "sandbox was recreated" in v.seen
+
+
+def test_node_and_api_disagreeing_on_the_exit_code_is_a_finding(before, after_kill, old):
+    v = judge_restart(before, api_pod("pod-after-kill.json"), after_kill, replace(old, exit_code=0))
+    assert v.status == FAIL and any("exit code 0" in f for f in v.findings)
+
+
+def test_a_restart_count_that_jumps_by_two_fails(before, after_kill, old):
+    pod = api_pod("pod-after-kill.json")
+    jumped = replace(pod, containers=tuple(replace(c, restart_count=2) if c.name == "nginx" else c
+                                           for c in pod.containers))
+    assert judge_restart(before, jumped, after_kill, old).status == FAIL
+
+
+def test_a_recreated_pod_is_not_a_restart(before, after_kill, old):
+    v = judge_restart(before, api_pod("pod-after-kill.json", uid=OTHER_UID), after_kill, old)
+    assert v.status == FAIL and "recreated" in v.seen
+
+
+# -- verdicts and the runner -------------------------------------------------------
+
+def test_a_verdict_with_findings_cannot_pass():
+    with pytest.raises(ValueError):
+        verdict(PASS, "w1", "x", "y", findings=["the node disagrees"])
+
+
+def test_the_runner_names_times_and_fails_a_check_that_cannot_reach_its_node():
+    spec = parse_spec({"name": "t", "nodes": [{"name": "w1", "address": "127.0.0.1", "role": "control-plane"}]})
+    with SSHPool(spec) as pool:
+        lab = Lab(spec, Cluster(k8s_client.ApiClient()), pool)
+
+        def unreachable(lab):
+            raise HostUnreachable(Session(spec.node("w1"), spec.ssh), "cannot connect: refused", "start it")
+
+        v = run_check(Check("node answers", unreachable), lab)
+    assert (v.check, v.status, v.node) == ("node answers", FAIL, "w1")
+    assert "cannot connect" in v.seen and v.evidence["error"] == "HostUnreachable"
+    assert v.evidence["commands"] == [] and v.seconds >= 0
