@@ -1,8 +1,9 @@
 """Build a lab: `pyinfra inventories/<lab>.py deploys/lab.py`.
 
-Stages run in kubeadm's order and each can be re-run alone:
-`--data kubelab_stages=runtime` stops after the container runtime; the
-default runs every stage. A second run of any stage changes nothing.
+Stages follow kubeadm's order, and each can be run alone or re-run:
+`--data kubelab_stages=runtime` stops after the container runtime,
+`--data kubelab_stages=network,exercises` re-applies the CNI and exercises.
+The default runs every stage; a second run of any stage changes nothing.
 """
 
 from pyinfra import host
@@ -12,27 +13,31 @@ from deploys.kubernetes import api_server_ready, control_plane, kubelet, network
 from deploys.prereqs import node_prerequisites
 from deploys.runtime import container_runtime, runtime_tools
 
-STAGES = ("runtime", "kubernetes", "exercises")
+STAGES = ("runtime", "control-plane", "join", "network", "exercises")
 stages = host.data.get("kubelab_stages", ",".join(STAGES)).split(",")
 unknown = sorted(set(stages) - set(STAGES))
 if unknown:
     raise ValueError(f"unknown kubelab_stages {unknown}: use a comma list of {', '.join(STAGES)}")
+on_control_plane = "control_plane" in host.groups
 
 if "runtime" in stages:
     node_prerequisites()
     container_runtime()
     runtime_tools()
 
-if "kubernetes" in stages:
+if "control-plane" in stages:
     kubelet()
-    if "control_plane" in host.groups:
+    if on_control_plane:
         control_plane()
-    api_server_ready()
-    if "workers" in host.groups:
-        worker()
-    if "control_plane" in host.groups:
-        network()
-        operator_kubeconfig()
 
-if "exercises" in stages and "control_plane" in host.groups:
+if "join" in stages:
+    api_server_ready()
+    if not on_control_plane:
+        worker()
+
+if "network" in stages and on_control_plane:
+    network()
+    operator_kubeconfig()
+
+if "exercises" in stages and on_control_plane:
     exercises()

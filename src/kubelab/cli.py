@@ -10,6 +10,7 @@ from kubelab.errors import KubelabError
 
 # Each module exposes register(subparsers); a subcommand sets `func` on its parser.
 SUBCOMMAND_MODULES = (
+    "kubelab.commands.up",
     "kubelab.commands.nodes",
     "kubelab.commands.bundle",
     "kubelab.commands.apply",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,8 @@ def parse_results(output: str) -> tuple[int, int, int]:
 
 
 def run_deploy(spec: Path, stages: str | None = None, inventory: str = "inventories/local.py") -> DeployResult:
-    args = ["pyinfra", "-y", inventory, "deploys/lab.py"]
+    # The pyinfra beside this interpreter, so a venv's kubelab runs the venv's pyinfra.
+    args = [sys.executable, "-m", "pyinfra", "-y", inventory, "deploys/lab.py"]
     if stages:
         args += ["--data", f"kubelab_stages={stages}"]
     started = time.monotonic()
