@@ -50,10 +50,27 @@ def inspected():
     return [parse_inspect(runtime("crictl-inspect-nginx.json")), parse_inspect(runtime("crictl-inspect-sidecar.json"))]
 
 
+@pytest.fixture
+def sandbox(pod, sandboxes):
+    """The pod's READY sandbox in crictl-pods.json (found by the API's pod uid)."""
+    (mine,) = [s for s in sandboxes if s.uid == pod.uid and s.ready]
+    return mine
+
+
+@pytest.fixture
+def stale_sandbox(pod, sandboxes):
+    """The NOTREADY sandbox the deleted pod of the same name left on w1."""
+    (stale,) = [s for s in sandboxes if s.pod_name == pod.name and not s.ready]
+    return stale
+
+
 def test_the_api_view_joins_spec_and_status(pod):
-    assert (pod.node, pod.phase, pod.ip, pod.running_and_ready) == ("w1", "Running", "10.244.1.5", True)
+    assert (pod.node, pod.phase, pod.running_and_ready) == ("w1", "Running", True)
+    # The API's pod IP is the sandbox's IP on the node.
+    assert pod.ip == parse_inspectp(runtime("crictl-inspectp.json")).ip == "10.244.1.4"
     nginx = pod.container("nginx")
     assert nginx.container_id == parse_inspect(runtime("crictl-inspect-nginx.json")).id
+    assert pod.container("sidecar").container_id == parse_inspect(runtime("crictl-inspect-sidecar.json")).id
     assert nginx.mounts["logs"] == "/var/log/nginx"
     assert (nginx.state, nginx.restart_count, nginx.last_exit_code) == ("running", 0, None)
 
@@ -77,9 +94,14 @@ def test_a_pod_in_back_off_is_waiting_not_failed():
 # -- the sandbox ----------------------------------------------------------------
 
 def test_one_ready_sandbox_from_the_pause_image_passes(pod, sandboxes):
-    v = judge_sandbox(pod, sandboxes, parse_inspectp(runtime("crictl-inspectp.json")), PAUSE)
+    inspected = parse_inspectp(runtime("crictl-inspectp.json"))
+    v = judge_sandbox(pod, sandboxes, inspected, PAUSE)
     assert v.status == PASS, v.seen
-    assert v.evidence["pause_pid"] == 41180 and v.evidence["sandbox_image"] == PAUSE
+    # One of the node's sandboxes is the deleted pod's (same name, other uid, NOTREADY): no finding.
+    assert v.evidence["sandboxes_on_node"] == len(sandboxes) == 4 and not v.findings
+    assert v.evidence["pause_pid"] == inspected.pid > 0 and v.evidence["sandbox_image"] == PAUSE
+    assert v.evidence["sandbox_id"] == inspected.id and v.evidence["sandbox_ip"] == pod.ip
+    assert v.evidence["netns"] == inspected.netns_path
 
 
 def test_no_sandboxes_fails(pod):
@@ -105,10 +127,12 @@ def test_the_api_and_the_sandbox_disagreeing_on_the_pod_ip_is_a_finding(pod, san
 
 # -- the containers in the sandbox ------------------------------------------------
 
-def test_both_containers_in_the_ready_sandbox_pass(pod, sandboxes, containers):
+def test_both_containers_in_the_ready_sandbox_pass(pod, sandboxes, sandbox, containers):
     v = judge_containers_in_sandbox(pod, sandboxes, containers)
     assert v.status == PASS, v.seen
-    assert v.evidence["sandbox_id"] == sandboxes[2].id
+    assert v.evidence["sandbox_id"] == sandbox.id
+    assert (v.evidence["nginx_id"], v.evidence["sidecar_id"]) == (pod.container("nginx").container_id,
+                                                                  pod.container("sidecar").container_id)
 
 
 def test_no_containers_on_the_node_fails(pod, sandboxes):
@@ -127,17 +151,20 @@ def test_a_container_name_the_node_labels_differently_is_a_finding(pod, sandboxe
     assert v.status == FAIL and any("`sidecar`, the API calls it `nginx`" in f for f in v.findings)
 
 
-def test_a_container_in_another_sandbox_fails(pod, sandboxes, containers):
-    moved = [replace(c, sandbox_id=sandboxes[1].id) if c.name == "sidecar" else c for c in containers]
+def test_a_container_in_another_sandbox_fails(pod, sandboxes, stale_sandbox, containers):
+    moved = [replace(c, sandbox_id=stale_sandbox.id) if c.name == "sidecar" else c for c in containers]
     v = judge_containers_in_sandbox(pod, sandboxes, moved)
     assert v.status == FAIL and "sidecar runs in sandbox" in v.seen
 
 
-def test_containers_in_back_off_are_waiting(sandboxes, containers):
+def test_containers_in_back_off_are_waiting(sandboxes, backoff_containers):
     # The kubelet keeps reporting the killed container's ID while it backs off.
-    exited = [replace(c, state=CONTAINER_EXITED) if c.name == "nginx" else c for c in containers]
-    v = judge_containers_in_sandbox(api_pod("pod-backoff.json"), sandboxes, exited)
+    pod = api_pod("pod-backoff.json")
+    killed = pod.container("nginx").container_id
+    assert killed in {c.id for c in backoff_containers if c.state == CONTAINER_EXITED}
+    v = judge_containers_in_sandbox(pod, sandboxes, backoff_containers)
     assert v.status == WAITING and v.evidence["backoff"] is True
+    assert v.evidence["nginx_id"] == killed and "nginx is CONTAINER_EXITED" in v.seen
 
 
 # -- the shared emptyDir ----------------------------------------------------------
@@ -210,16 +237,40 @@ def old():
     return parse_inspect(runtime("crictl-inspect-nginx-exited.json"))
 
 
+@pytest.fixture
+def before_backoff(after_kill):
+    """nginx as it ran after the first kill (crictl-ps-a-after-kill.json, pod-after-kill.json), just
+    before the second kill -9 (of pid 2609, see the fixtures' README) that put it in back-off."""
+    api = api_pod("pod-after-kill.json").container("nginx")
+    (node,) = [c for c in after_kill if c.id == api.container_id]
+    return RestartBaseline("nginx", node.pod_uid, node.id, node.sandbox_id, api.restart_count, node.attempt, 2609)
+
+
+@pytest.fixture
+def backoff_containers(after_kill):
+    """The node's containers during that back-off: the same list, the killed one now exited."""
+    killed = api_pod("pod-backoff.json").container("nginx").container_id
+    return [replace(c, state=CONTAINER_EXITED) if c.id == killed else c for c in after_kill]
+
+
 def test_a_new_container_in_the_same_sandbox_with_restart_count_plus_one_passes(before, after_kill, old):
     v = judge_restart(before, api_pod("pod-after-kill.json"), after_kill, old)
     assert v.status == PASS, v.seen
-    assert v.evidence["new_container_id"] != before.container_id
-    assert v.evidence["last_exit_code"] == 137
+    assert old.id == before.container_id
+    (new,) = [c for c in after_kill if c.label_name == "nginx" and c.running]
+    assert v.evidence["new_container_id"] == new.id != before.container_id
+    assert new.sandbox_id == before.sandbox_id and new.attempt == before.attempt + 1
+    assert v.evidence["last_exit_code"] == 137 and v.evidence["restart_count"] == 1
 
 
-def test_back_off_is_waiting_not_failure(before, containers):
-    v = judge_restart(before, api_pod("pod-backoff.json"), containers, None)
+def test_back_off_is_waiting_not_failure(before_backoff, backoff_containers):
+    pod = api_pod("pod-backoff.json")
+    # The kubelet has not counted the second restart yet: it holds nginx in back-off.
+    assert pod.container("nginx").restart_count == before_backoff.restart_count == 1
+    assert pod.container("nginx").container_id == before_backoff.container_id
+    v = judge_restart(before_backoff, pod, backoff_containers, None)
     assert v.status == WAITING and v.evidence["backoff"] is True and "back-off" in v.seen
+    assert (v.evidence["api_state"], v.evidence["api_reason"]) == ("waiting", "CrashLoopBackOff")
 
 
 def test_a_restart_not_yet_seen_is_waiting_without_back_off(before, pod, containers):
