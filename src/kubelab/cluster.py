@@ -150,6 +150,7 @@ class PodView:
     ip: str | None
     ready: bool
     containers: tuple[ApiContainer, ...]
+    restart_policy: str = "Always"
 
     def container(self, name: str) -> ApiContainer | None:
         return next((c for c in self.containers if c.name == name), None)
@@ -179,7 +180,8 @@ class PodView:
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
         return cls(namespace=meta.get("namespace", DEFAULT_NAMESPACE), name=meta["name"], uid=meta["uid"],
                    node=spec.get("nodeName"), phase=status.get("phase", ""), ip=status.get("podIP"),
-                   ready=ready, containers=tuple(containers))
+                   ready=ready, containers=tuple(containers),
+                   restart_policy=spec.get("restartPolicy", "Always"))
 
     def describe(self) -> str:
         parts = [f"phase {self.phase or '?'}" + (f" on {self.node}" if self.node else "")]

@@ -91,6 +91,23 @@ def test_a_pod_in_back_off_is_waiting_not_failed():
     assert v.status == WAITING and "back-off" in v.seen
 
 
+def _just_killed(pod: PodView, restart_policy: str) -> PodView:
+    """The API view in the seconds after a kill: nginx terminated, the pod not Ready."""
+    nginx = replace(pod.container("nginx"), state="terminated", reason="Error", ready=False)
+    others = tuple(c for c in pod.containers if c.name != "nginx")
+    return replace(pod, ready=False, containers=(nginx, *others), restart_policy=restart_policy)
+
+
+def test_a_container_just_killed_under_restart_always_is_waiting(pod):
+    v = judge_pod_running(_just_killed(pod, "Always"), "default/nginx-with-sidecar")
+    assert v.status == WAITING and "nginx" in v.seen
+
+
+def test_a_dead_container_the_kubelet_will_not_restart_fails(pod):
+    v = judge_pod_running(_just_killed(pod, "Never"), "default/nginx-with-sidecar")
+    assert v.status == FAIL
+
+
 # -- the sandbox ----------------------------------------------------------------
 
 def test_one_ready_sandbox_from_the_pause_image_passes(pod, sandboxes):

@@ -30,7 +30,14 @@ def _short(container_or_sandbox_id: str | None) -> str:
 
 
 def _in_backoff(pod: PodView) -> list[str]:
-    return [c.name for c in pod.containers if c.state == "waiting" and c.reason == BACKOFF]
+    """Containers the kubelet will restart: in back-off, or just died under restartPolicy Always.
+
+    Right after a kill the API shows the container terminated for a few
+    seconds before CrashLoopBackOff; that is a restart under way, not a failure.
+    """
+    return [c.name for c in pod.containers
+            if (c.state == "waiting" and c.reason == BACKOFF)
+            or (c.state == "terminated" and pod.restart_policy == "Always")]
 
 
 # -- pod is Running -----------------------------------------------------------

@@ -28,6 +28,10 @@ from kubelab.local import image, podman, registry
 FIRST_NODE_HOST = 10
 LABEL = "io.kubelab.lab"
 SSH_WAIT_SECONDS = 60
+# Each node's systemd, containerd and kubelet hold inotify instances, which
+# count against the host's per-user limit (kind documents the same need).
+MIN_INOTIFY_INSTANCES = 512
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
 
 # --systemd=always would mount the host's whole name=systemd hierarchy over
 # the node's, and the kubelet's systemd cgroup driver then fails; nofile is
@@ -95,6 +99,7 @@ def up(lab: str, count: int, kubernetes: str = versions.DEFAULT_MINOR, console: 
                                  f"Fix: use one of {', '.join(sorted(versions.RELEASES))}")
     net = LabNetwork.of(lab)
     nodes = plan(count, net)
+    _check_inotify()
     state = paths.lab_dir(lab)
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     client_key = _keypair(state / "id_ed25519", f"kubelab-{lab}")
@@ -147,6 +152,15 @@ def down(lab: str) -> list[str]:
 def running(lab: str) -> list[str]:
     out = podman.podman("ps", "--filter", f"label={LABEL}={lab}", "--format", "{{.Names}}").stdout
     return sorted(out.decode().split())
+
+
+def _check_inotify() -> None:
+    limit = int(INOTIFY_LIMIT.read_text())
+    if limit < MIN_INOTIFY_INSTANCES:
+        raise podman.PodmanError(
+            f"fs.inotify.max_user_instances is {limit}: kubelets in node containers would die with "
+            "\"inotify_init: too many open files\". Fix: sysctl -w fs.inotify.max_user_instances=8192 "
+            "(`bash .ci/setup` sets it persistently)")
 
 
 def _ensure_network(net: LabNetwork) -> None:
