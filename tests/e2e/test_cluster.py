@@ -34,13 +34,6 @@ def wait_for(what, probe, timeout=WAIT_SECONDS):
 
 
 @pytest.fixture(scope="module")
-def cluster_deploy(lab_spec_path):
-    result = run_deploy(lab_spec_path)
-    assert result.returncode == 0, result.output[-6000:]
-    return result
-
-
-@pytest.fixture(scope="module")
 def core(cluster_deploy, lab_spec):
     api = config.new_client_from_config(config_file=str(paths.lab_dir(lab_spec.name) / "kubeconfig"))
     return client.CoreV1Api(api)
