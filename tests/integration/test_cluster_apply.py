@@ -8,7 +8,6 @@ bounded wait. The module starts and stops its own processes.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -29,12 +28,6 @@ pytestmark = pytest.mark.integration
 TOKEN = "kubelab-test-admin-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(cmd: list[str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
@@ -49,7 +42,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def apiserver(tmp_path_factory):
+def apiserver(tmp_path_factory, free_port):
     release = versions.release(versions.DEFAULT_MINOR)
     kube, etcd_bin = build("kubernetes", release), build("etcd", release)
     d = tmp_path_factory.mktemp("apiserver")
@@ -59,7 +52,7 @@ def apiserver(tmp_path_factory):
     (d / "sa.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
                                                              serialization.PublicFormat.SubjectPublicKeyInfo))
     (d / "tokens.csv").write_text(f'{TOKEN},admin,admin,"system:masters"\n')
-    client_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
+    client_port, peer_port, api_port = free_port(), free_port(), free_port()
     etcd = _start([str(etcd_bin.binary("etcd")), "--data-dir", str(d / "etcd"),
                    "--listen-client-urls", f"http://127.0.0.1:{client_port}",
                    "--advertise-client-urls", f"http://127.0.0.1:{client_port}",

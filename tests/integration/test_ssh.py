@@ -27,12 +27,6 @@ pytestmark = pytest.mark.integration
 SSHD = "/usr/sbin/sshd"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _keygen(path: Path) -> None:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
 
@@ -43,7 +37,7 @@ def _fingerprint(pub: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
+def sshd(tmp_path_factory, free_port):
     if not os.path.exists(SSHD):
         pytest.fail(f"{SSHD} is missing: apt-get install -y openssh-server")
     if os.geteuid() != 0:
@@ -53,7 +47,7 @@ def sshd(tmp_path_factory):
     _keygen(d / "client_key")
     _keygen(d / "other_key")
     shutil.copy(d / "client_key.pub", d / "authorized_keys")
-    port = _free_port()
+    port = free_port()
     config = d / "sshd_config"
     config.write_text(f"""\
 Port {port}
@@ -194,8 +188,8 @@ def test_a_key_sshd_does_not_know_fails_authentication_clearly(sshd):
     assert "root" in str(err.value) and "authorized_keys" in str(err.value)
 
 
-def test_a_closed_port_is_unreachable_within_the_timeout(sshd):
-    spec = _spec(sshd, port=_free_port())
+def test_a_closed_port_is_unreachable_within_the_timeout(sshd, free_port):
+    spec = _spec(sshd, port=free_port())
     started = time.monotonic()
     with SSHPool(spec, connect_timeout=2) as pool, pytest.raises(HostUnreachable) as err:
         pool.session("n1").run("true")
