@@ -16,7 +16,8 @@ from kubelab import versions
 from kubelab.local import nodes
 from kubelab.spec import load_spec
 
-LAB = "test"
+# Override to run two test sessions side by side (each lab has its own network).
+LAB = os.environ.get("KUBELAB_TEST_LAB", "test")
 
 
 @pytest.fixture(scope="session")

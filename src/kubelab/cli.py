@@ -15,6 +15,10 @@ SUBCOMMAND_MODULES = (
     "kubelab.commands.bundle",
     "kubelab.commands.apply",
     "kubelab.commands.check",
+    "kubelab.commands.baseline",
+    "kubelab.commands.verify",
+    "kubelab.commands.reset",
+    "kubelab.commands.status",
 )
 
 

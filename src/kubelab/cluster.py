@@ -30,6 +30,8 @@ from kubelab.spec import LabSpec
 FIELD_MANAGER = "kubelab"
 DEFAULT_NAMESPACE = "default"
 REQUEST_TIMEOUT = 30.0
+# Lists return metadata only, so reading every Secret never transfers its data.
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
 class ClusterError(KubelabError):
@@ -238,15 +240,14 @@ class Cluster:
 
     def apply(self, manifests: list[Manifest]) -> list[dict]:
         """Dry-run every document on the server, then apply them all; returns the applied objects."""
-        targets = [(m, self._resource(m)) for m in manifests]
+        targets = [(m, self.resource_for(m)) for m in manifests]
         for manifest, resource in targets:
             self._server_side_apply(manifest, resource, dry_run=True)
         return [self._server_side_apply(m, r, dry_run=False) for m, r in targets]
 
-    def _resource(self, manifest: Manifest):
+    def resource_for(self, manifest: Manifest):
         try:
-            with self._reaching("discover the API"):
-                return self.dynamic.resources.get(api_version=manifest.api_version, kind=manifest.kind)
+            return self.resource(manifest.api_version, manifest.kind)
         except ResourceNotFoundError:
             raise SpecError(manifest.file, f"document {manifest.document}",
                             f"the API server has no kind {manifest.kind} in {manifest.api_version}",
@@ -268,8 +269,8 @@ class Cluster:
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict | None:
         """One object as the API returns it, or None when it does not exist."""
         try:
+            resource = self.resource(api_version, kind)
             with self._reaching(f"read {kind} {name}"):
-                resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
                 return self.dynamic.get(resource, name=name, namespace=namespace,
                                         _request_timeout=self.request_timeout).to_dict()
         except NotFoundError:
@@ -277,6 +278,43 @@ class Cluster:
         except DynamicApiError as exc:
             raise ClusterError(f"cannot read {kind} {name}: {exc.summary()}. Fix: check the kubeconfig's "
                                f"permissions ({self.source})") from None
+
+    def resource(self, api_version: str, kind: str):
+        with self._reaching("discover the API"):
+            return self.dynamic.resources.get(api_version=api_version, kind=kind)
+
+    def discover(self) -> list:
+        """Every resource the API serves, discovered afresh so a CRD added since is included."""
+        with self._reaching("discover the API"):
+            self.dynamic.resources.invalidate_cache()
+            return self.dynamic.resources.search()
+
+    def list_metadata(self, resource) -> list[dict]:
+        """The metadata of every object of one kind, in every namespace ([] when the kind is gone)."""
+        try:
+            with self._reaching(f"list {resource.kind}"):
+                listed = self.dynamic.get(resource, header_params={"Accept": METADATA_ONLY},
+                                          _request_timeout=self.request_timeout).to_dict()
+        except NotFoundError:
+            return []
+        except DynamicApiError as exc:
+            raise ClusterError(f"cannot list {resource.kind}: {exc.summary()}. Fix: the kubeconfig "
+                               f"({self.source}) must be allowed to list every kind") from None
+        return [item["metadata"] for item in listed.get("items") or ()]
+
+    def delete(self, resource, name: str, namespace: str | None = None, grace_seconds: int | None = None) -> bool:
+        """Delete one object, its dependents in the background; False when it was already gone."""
+        try:
+            with self._reaching(f"delete {resource.kind} {name}"):
+                self.dynamic.delete(resource, name=name, namespace=namespace or None,
+                                    grace_period_seconds=grace_seconds, propagation_policy="Background",
+                                    _request_timeout=self.request_timeout)
+        except NotFoundError:
+            return False
+        except DynamicApiError as exc:
+            raise ClusterError(f"cannot delete {resource.kind} {name}: {exc.summary()}. Fix: check the "
+                               f"kubeconfig's permissions ({self.source})") from None
+        return True
 
     def pod(self, namespace: str, name: str) -> dict | None:
         return self.get("v1", "Pod", name, namespace)

@@ -16,6 +16,8 @@ One parser per tool output, each written against the shapes in upstream source:
 - `nerdctl --namespace k8s.io ps -a --no-trunc --format json` prints one
   `ListItem` JSON object per line (nerdctl pkg/cmd/container/list.go).
 - `ctr -n k8s.io containers ls` prints a CONTAINER / IMAGE / RUNTIME table.
+- `crictl images -o json` prints the CRI ListImagesResponse the same way:
+  `{"images": [{"id", "repoTags", "repoDigests", "size", ...}]}`.
 
 `NodeRuntime` runs these over one node's SSH session.
 """
@@ -139,6 +141,31 @@ class ContainerdContainer:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Image:
+    id: str
+    repo_tags: tuple[str, ...]
+    repo_digests: tuple[str, ...]
+
+    def digest_for(self, tag: str) -> str:
+        """The repo digest of the tag's repository (what a pull by that name resolves to), else the image ID."""
+        return next((d for d in self.repo_digests if d.split("@", 1)[0] == image_repository(tag)), self.id)
+
+
+def image_repository(ref: str) -> str:
+    """`registry:5000/name:tag` -> `registry:5000/name`: a colon before the last slash is a port, not a tag."""
+    head, sep, tail = ref.rpartition(":")
+    return head if sep and "/" not in tail else ref
+
+
+def parse_images(text: str) -> list[Image]:
+    """`crictl images -o json` -> images."""
+    what = "crictl images -o json"
+    doc = _json(text, what)
+    return [Image(_get(item, "id", what, str), tuple(item.get("repoTags") or ()), tuple(item.get("repoDigests") or ()))
+            for item in _get(doc, "images", what, list)]
+
+
 def parse_pods(text: str) -> list[Sandbox]:
     """`crictl pods -o json` -> sandboxes."""
     doc = _json(text, "crictl pods -o json")
@@ -249,6 +276,13 @@ class NodeRuntime:
 
     def inspectp(self, sandbox_id: str) -> Sandbox:
         return parse_inspectp(self._stdout(f"{CRICTL} inspectp -o json {shlex.quote(sandbox_id)}"))
+
+    def images(self) -> list[Image]:
+        return parse_images(self._stdout(f"{CRICTL} images -o json"))
+
+    def remove_sandbox(self, sandbox_id: str) -> CommandResult:
+        """`crictl rmp`: stop and remove a sandbox and its containers (the kubelet may have raced us to it)."""
+        return self.session.run(f"{CRICTL} rmp --force {shlex.quote(sandbox_id)}")
 
     def nerdctl_containers(self) -> list[ContainerdContainer]:
         return parse_nerdctl_ps(self._stdout(f"nerdctl --namespace {K8S_NAMESPACE} ps -a --no-trunc --format json"))

@@ -1,0 +1,53 @@
+"""`kubelab status --lock` on the real lab, and a deploy run against that lock.
+
+The lock of the lab as built reproduces it (the deploy runs, changes
+nothing); a lock that pins another containerd stops the deploy before any
+operation runs.
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from kubelab.deploy import REPO, parse_results
+
+pytestmark = pytest.mark.e2e
+
+
+def deploy_with_lock(spec_path, lock) -> subprocess.CompletedProcess:
+    return subprocess.run(["pyinfra", "-y", "inventories/local.py", "deploys/lab.py", "--data", f"kubelab_lock={lock}"],
+                          cwd=REPO, env={**os.environ, "KUBELAB_SPEC": str(spec_path)}, capture_output=True,
+                          text=True, timeout=900)
+
+
+def test_status_reads_every_node_and_its_lock_pins_the_lab(cluster_deploy, lab_spec, lab_spec_path, tmp_path):
+    lock = tmp_path / "lab.lock.json"
+    status = subprocess.run(["kubelab", "status", "--json", "--lock", str(lock), "--spec", str(lab_spec_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0, status.stderr[-3000:]
+    document = json.loads(status.stdout)
+    assert json.loads(lock.read_text()) == document
+    release = lab_spec.release
+    assert set(document["nodes"]) == {n.name for n in lab_spec.nodes}
+    for name, node in document["nodes"].items():
+        assert node["os"] and node["kernel"], name
+        assert node["versions"]["kubelet"] == node["versions"]["kubeadm"] == release.kubernetes
+        assert node["versions"]["containerd"].lstrip("v") == release.containerd
+        pause = node["images"][release.pause_image]
+        assert pause.startswith("registry.k8s.io/pause@sha256:") and len(pause.split(":")[-1]) == 64
+
+    same = deploy_with_lock(lab_spec_path, lock)
+    assert same.returncode == 0, same.stdout[-4000:] + same.stderr[-2000:]
+    changed, errors, _ = parse_results(same.stdout + same.stderr)
+    assert (changed, errors) == (0, 0)
+
+    document["nodes"][lab_spec.workers[0].name]["versions"]["containerd"] = "v2.2.0"
+    lock.write_text(json.dumps(document))
+    drifted = deploy_with_lock(lab_spec_path, lock)
+    output = drifted.stdout + drifted.stderr
+    assert drifted.returncode != 0
+    assert f"{lab_spec.workers[0].name}: the lock has containerd v2.2.0, the deploy would install " \
+           f"{release.containerd}" in output
+    assert "Grand total" not in output  # stopped before a single operation
