@@ -6,6 +6,7 @@ from rich.console import Console
 
 from kubelab import report
 from kubelab.checks import Lab, Verdict
+from kubelab.commands._output import add_output_arguments, emit
 from kubelab.commands._spec_arg import add_spec_argument, spec_from_args
 from kubelab.exercises import checks_for, exercises_for
 from kubelab.spec import LabSpec
@@ -14,30 +15,20 @@ from kubelab.spec import LabSpec
 def register(sub) -> None:
     parser = sub.add_parser("check", help="prove the exercises on the lab: API and node views, joined")
     add_spec_argument(parser)
-    parser.add_argument("--json", action="store_true", help="print the verdicts as JSON on stdout")
-    parser.add_argument("--junit", metavar="FILE", help="also write the verdicts as JUnit XML to FILE")
+    add_output_arguments(parser)
     parser.set_defaults(func=_check)
 
 
-def check_lab(spec: LabSpec, as_json: bool = False) -> list[Verdict]:
-    """Run every check of the spec's exercises and print the table (or JSON on stdout)."""
+def run_lab_checks(spec: LabSpec) -> list[Verdict]:
+    """Every check of the spec's exercises, progress on stderr so stdout stays clean for --json."""
     checks = checks_for(exercises_for(spec))
-    # Progress goes to stderr so that with --json stdout carries only the JSON.
     with Lab.open(spec) as lab:
         verdicts = report.run_checks(checks, lab, Console(stderr=True))
         counters = lab.pool.counters
-    if as_json:
-        print(report.to_json(verdicts))
-    else:
-        console = Console()
-        report.render(verdicts, console)
-        console.print(f"[dim]ssh: {counters.connections_opened} connection(s), "
-                      f"{counters.commands_run} command(s)[/]")
+    Console(stderr=True).print(f"[dim]ssh: {counters.connections_opened} connection(s), "
+                               f"{counters.commands_run} command(s)[/]")
     return verdicts
 
 
 def _check(args) -> int:
-    verdicts = check_lab(spec_from_args(args), args.json)
-    if args.junit:
-        report.write_junit(verdicts, args.junit)
-    return report.exit_code(verdicts)
+    return emit(run_lab_checks(spec_from_args(args)), args)

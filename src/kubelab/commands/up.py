@@ -14,7 +14,7 @@ from rich.table import Table
 
 from kubelab import report, versions
 from kubelab.bundle.build import build_bundle
-from kubelab.commands.check import check_lab
+from kubelab.commands.check import run_lab_checks
 from kubelab.deploy import run_deploy
 from kubelab.errors import KubelabError
 from kubelab.local import nodes
@@ -49,7 +49,8 @@ def _up(args) -> int:
         raise KubelabError(f"the deploy failed (output above). Fix what it names, then re-run `kubelab up`: "
                            f"finished steps are skipped")
     console.print(f"deploy: {deployed.changed} change(s), {deployed.unchanged} already in place")
-    verdicts = phase("checks", lambda: check_lab(load_spec(spec_path)))
+    verdicts = phase("checks", lambda: run_lab_checks(load_spec(spec_path)))
+    report.render(verdicts, Console())
 
     table = Table(title=f"kubelab up --lab {args.lab}")
     table.add_column("phase")
