@@ -180,14 +180,18 @@ def parse_ps(text: str) -> list[Container]:
     return [_container(item, "crictl ps -o json") for item in items]
 
 
+def _inspected(text: str, what: str, kind: str) -> tuple[dict, dict]:
+    """The `status` and verbose `info` of one inspected object."""
+    doc = _json(text, what)
+    if not isinstance(doc, dict):
+        raise RuntimeOutputError(what, f"expected the object for one {kind}", "inspect one ID at a time")
+    return _get(doc, "status", what, dict), _info(doc, what)
+
+
 def parse_inspect(text: str) -> Container:
     """`crictl inspect -o json ID` (one ID) -> the container with pid, exit code and mounts."""
     what = "crictl inspect -o json"
-    doc = _json(text, what)
-    if not isinstance(doc, dict):
-        raise RuntimeOutputError(what, "expected the object for one container", "inspect one ID at a time")
-    status = _get(doc, "status", what, dict)
-    info = _info(doc, what)
+    status, info = _inspected(text, what, "container")
     # ContainerStatus has no sandbox ID; containerd's verbose info carries it.
     base = _container({**status, "podSandboxId": info.get("sandboxID", "")}, what)
     return replace(
@@ -205,11 +209,7 @@ def parse_inspect(text: str) -> Container:
 def parse_inspectp(text: str) -> Sandbox:
     """`crictl inspectp -o json ID` (one ID) -> the sandbox with its pause pid, image and netns."""
     what = "crictl inspectp -o json"
-    doc = _json(text, what)
-    if not isinstance(doc, dict):
-        raise RuntimeOutputError(what, "expected the object for one sandbox", "inspect one ID at a time")
-    status = _get(doc, "status", what, dict)
-    info = _info(doc, what)
+    status, info = _inspected(text, what, "sandbox")
     network = status.get("network") or {}
     return replace(
         _sandbox(status, what),

@@ -74,7 +74,7 @@ def main() -> int:
             figures["ssh connections for the suite"] = lab.pool.counters.connections_opened
             figures["ssh commands for the suite"] = lab.pool.counters.commands_run
         for verdict in verdicts:
-            figures[f"check: {verdict.check} [{verdict.status}]"] = round(verdict.seconds, 2)
+            figures[f"check: {verdict.check} ({verdict.status})"] = round(verdict.seconds, 2)
     finally:
         if not args.keep:
             nodes.down(LAB)

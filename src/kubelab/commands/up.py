@@ -52,7 +52,7 @@ def _up(args) -> int:
     verdicts = phase("checks", lambda: run_lab_checks(load_spec(spec_path)))
     report.render(verdicts, Console())
 
-    table = Table(title=f"kubelab up --lab {args.lab}")
+    table = Table(title=f"lab {args.lab}")
     table.add_column("phase")
     table.add_column("seconds", justify="right")
     for name, seconds in timings:
