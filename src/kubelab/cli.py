@@ -23,7 +23,9 @@ SUBCOMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kubelab", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="kubelab", description="Declarative kubeadm labs for CKAD practice: build them, prove what "
+        "happens on them, reset them between students.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(sub)
