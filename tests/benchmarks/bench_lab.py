@@ -11,13 +11,12 @@ fact-gathering overhead, as a user would see it. Not collected by pytest.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
 from rich.console import Console
-from rich.table import Table
 
+from figures import print_figures
 from kubelab import versions
 from kubelab.bundle.build import build_bundle
 from kubelab.checks import Lab
@@ -79,15 +78,7 @@ def main() -> int:
         if not args.keep:
             nodes.down(LAB)
 
-    if args.json:
-        print(json.dumps(figures, indent=2))
-    else:
-        table = Table(title="kubelab benchmark: 2-node local lab, warm bundle")
-        table.add_column("figure")
-        table.add_column("value", justify="right")
-        for name, value in figures.items():
-            table.add_row(name, str(value))
-        Console().print(table)
+    print_figures(figures, "kubelab benchmark: 2-node local lab, warm bundle", args.json)
     return 0
 
 

@@ -14,7 +14,6 @@ that does not end clean stops the benchmark. Not collected by pytest.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -22,8 +21,8 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
+from figures import print_figures
 from kubelab.baseline import load_baseline
 from kubelab.cluster import Cluster, load_manifests
 from kubelab.deploy import run_deploy
@@ -96,15 +95,8 @@ def main() -> int:
         if not args.keep:
             nodes.down(args.lab)
 
-    if args.json:
-        print(json.dumps(figures, indent=2))
-    else:
-        table = Table(title="kubelab reset: 2-node local lab, mess of tests/fixtures/manifests/student-mess.yaml")
-        table.add_column("figure")
-        table.add_column("value", justify="right")
-        for name, value in figures.items():
-            table.add_row(name, ", ".join(map(str, value)) if isinstance(value, list) else str(value))
-        Console().print(table)
+    print_figures(figures, "kubelab reset: 2-node local lab, mess of tests/fixtures/manifests/student-mess.yaml",
+                  args.json)
     return 0
 
 
