@@ -15,7 +15,7 @@ from pyinfra.operations import files, python, server, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.binaries import install_binaries
-from kubelab import cni, configs, kubeadm, paths
+from kubelab import cni, kubeadm, paths
 from kubelab.errors import KubelabError
 from kubelab.facts import CgroupVersion, InContainer, KubeadmState, ListeningTCPPorts, ObjectField
 

@@ -28,7 +28,9 @@ def _up(args) -> int:
     started = time.monotonic()
     spec = nodes.up(args.lab, args.count, args.kubernetes, console)
     console.print(f"{args.count} node(s) up in {time.monotonic() - started:.1f} s; spec: {spec}")
-    console.print(f"next: pyinfra -y inventories/local.py deploys/lab.py")
+    # inventories/local.py reads the "local" lab's spec unless told another.
+    env = "" if args.lab == "local" else f"KUBELAB_SPEC={spec} "
+    console.print(f"next: {env}pyinfra -y inventories/local.py deploys/lab.py")
     return 0
 
 

@@ -46,8 +46,8 @@ def _up(args) -> int:
         deployed = phase("deploy", lambda: run_deploy(spec_path))
     if deployed.returncode != 0:
         console.print(deployed.output[-4000:])
-        raise KubelabError(f"the deploy failed (output above). Fix what it names, then re-run `kubelab up`: "
-                           f"finished steps are skipped")
+        raise KubelabError("the deploy failed (output above). Fix what it names, then re-run `kubelab up`: "
+                           "finished steps are skipped")
     console.print(f"deploy: {deployed.changed} change(s), {deployed.unchanged} already in place")
     verdicts = phase("checks", lambda: run_lab_checks(load_spec(spec_path)))
     report.render(verdicts, Console())
