@@ -197,6 +197,19 @@ def node_reset_script(spec: LabSpec) -> str:
     return f"""set -eu
 if command -v kubeadm >/dev/null; then kubeadm reset -f --cri-socket {configs.CONTAINERD_SOCKET}; fi
 systemctl stop kubelet 2>/dev/null || true
+if command -v crictl >/dev/null; then
+  # A sandbox the kubelet was still creating when kubeadm stopped it can refuse
+  # removal for a moment ("failed to set removing state"); it goes on a retry.
+  # This runs while the CNI config is still there: containerd needs it to tear
+  # a sandbox's network down, and refuses to remove the sandbox without.
+  for _ in 1 2 3 4 5; do
+    if [ -z "$({CRICTL} pods -q)" ]; then break; fi
+    sleep 2
+    {CRICTL} rmp --all --force >&2 || true
+  done
+  left=$({CRICTL} pods -q | wc -l)
+  if [ "$left" != 0 ]; then echo "$left pod sandboxes are left after kubeadm reset" >&2; exit 1; fi
+fi
 # kubeadm reset unmounts these; one interrupted halfway may not have.
 awk '$2 ~ "^/var/lib/kubelet/" {{print $2}}' /proc/self/mounts | sort -r | xargs -r -n1 umount -l
 # Contents only: a directory may itself be a mount point (the kubelet bind-mounts its own).
@@ -216,17 +229,6 @@ for cmd in iptables ip6tables; do
   for table in filter nat mangle; do "$cmd" -t "$table" -F; "$cmd" -t "$table" -X; done
 done
 ipset list -n | grep -E '^(kube-router-|KUBE-)' | xargs -r -n1 ipset destroy
-if command -v crictl >/dev/null; then
-  # A sandbox the kubelet was still creating when kubeadm stopped it can refuse
-  # removal for a moment ("failed to set removing state"); it goes on a retry.
-  for _ in 1 2 3 4 5; do
-    if [ -z "$({CRICTL} pods -q)" ]; then break; fi
-    sleep 2
-    {CRICTL} rmp --all --force >&2 || true
-  done
-  left=$({CRICTL} pods -q | wc -l)
-  if [ "$left" != 0 ]; then echo "$left pod sandboxes are left after kubeadm reset" >&2; exit 1; fi
-fi
 """
 
 
