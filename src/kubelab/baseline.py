@@ -18,7 +18,6 @@ Lists ask the API for metadata only (Cluster.list_metadata), so Secret data is n
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,14 +163,7 @@ def load_baseline(spec: LabSpec) -> Baseline | None:
 
 
 def save_baseline(spec: LabSpec, baseline: Baseline) -> Path:
-    path = baseline_path(spec)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(baseline.to_json())
-    os.replace(tmp, path)
-    return path
+    return paths.write_private(baseline_path(spec), baseline.to_json())
 
 
 # -- reading the API -----------------------------------------------------------

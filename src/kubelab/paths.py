@@ -25,3 +25,18 @@ def lab_dir(lab: str) -> Path:
 
 def bundle_dir(kubernetes_version: str) -> Path:
     return cache_dir() / "bundle" / kubernetes_version
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Write a file only its owner can read (keys, kubeconfigs, lab state), atomically.
+
+    The file is 0600 from its first byte and replaces the old one in one
+    rename, so neither a reader nor an interrupted run sees half of it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return path

@@ -24,7 +24,6 @@ step does not need the identity it just removed.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,10 +245,9 @@ def marker_path(spec: LabSpec) -> Path:
 
 def write_marker(spec: LabSpec) -> None:
     """Written once the identity was checked, before the first destructive step."""
-    fd = os.open(marker_path(spec), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"depth": CLUSTER, "cluster_name": spec.name,
-                   "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, fh)
+    paths.write_private(marker_path(spec), json.dumps({
+        "depth": CLUSTER, "cluster_name": spec.name,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
 
 
 def cluster_reset_started(spec: LabSpec) -> bool:

@@ -32,17 +32,8 @@ def _start(cmd: list[str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="module")
-def apiserver(tmp_path_factory, free_port):
+def apiserver(tmp_path_factory, free_port, stop):
     release = versions.release(versions.DEFAULT_MINOR)
     kube, etcd_bin = build("kubernetes", release), build("etcd", release)
     d = tmp_path_factory.mktemp("apiserver")
@@ -97,8 +88,8 @@ current-context: test
             time.sleep(0.5)
         yield Cluster(k8s_config.new_client_from_config(config_file=str(kubeconfig)), source=str(kubeconfig))
     finally:
-        _stop(api)
-        _stop(etcd)
+        stop(api)
+        stop(etcd)
 
 
 def test_the_article_pod_is_server_side_applied_by_kubelab(apiserver):

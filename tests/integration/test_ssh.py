@@ -37,7 +37,7 @@ def _fingerprint(pub: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def sshd(tmp_path_factory, free_port):
+def sshd(tmp_path_factory, free_port, stop):
     if not os.path.exists(SSHD):
         pytest.fail(f"{SSHD} is missing: apt-get install -y openssh-server")
     if os.geteuid() != 0:
@@ -85,12 +85,7 @@ PermitRootLogin prohibit-password
         yield {"dir": d, "port": port, "known_hosts": known,
                "fingerprint": _fingerprint(d / "host_key.pub")}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, grace_seconds=5)
         log.close()
 
 

@@ -111,7 +111,7 @@ def up(lab: str, count: int, kubernetes: str = versions.DEFAULT_MINOR, console: 
         _ensure_node(lab, node, net, node_image, host_key, client_key.with_suffix(".pub"), state)
         public = host_key.with_suffix(".pub").read_text().split()
         known_hosts.append(f"{node.address} {public[0]} {public[1]}\n")
-    _write_private(state / "known_hosts", "".join(known_hosts))
+    paths.write_private(state / "known_hosts", "".join(known_hosts))
     for node in nodes:
         _wait_for_ssh(node)
     bundle = paths.bundle_dir(versions.release(kubernetes).kubernetes)
@@ -132,7 +132,7 @@ def up(lab: str, count: int, kubernetes: str = versions.DEFAULT_MINOR, console: 
                              for name in ("docker.io", versions.UPSTREAM_K8S_REGISTRY)},
         "provider": {"kind": "podman", "network": net.name},
     }
-    _write_private(spec_path(lab), yaml.safe_dump(spec, sort_keys=False))
+    paths.write_private(spec_path(lab), yaml.safe_dump(spec, sort_keys=False))
     return spec_path(lab)
 
 
@@ -195,14 +195,6 @@ def _keypair(path: Path, comment: str) -> Path:
         podman.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)])
     os.chmod(path, 0o600)
     return path
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def _wait_for_ssh(node: LocalNode) -> None:
