@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from kubelab import names
+
 
 def cache_dir() -> Path:
     return Path(os.environ.get("KUBELAB_CACHE") or Path.home() / ".cache" / "kubelab")
@@ -19,8 +21,23 @@ def state_dir() -> Path:
     return Path(os.environ.get("KUBELAB_HOME") or Path.home() / ".local" / "state" / "kubelab")
 
 
+def labs_dir() -> Path:
+    return state_dir() / "labs"
+
+
 def lab_dir(lab: str) -> Path:
-    return state_dir() / "labs" / lab
+    """The lab's state directory; the name is checked and the path proven to stay under labs_dir().
+
+    A lab name reaches `rmtree` in `nodes down`, so neither an empty name, nor
+    `..`, nor a symlink planted in the labs directory may lead outside it.
+    """
+    names.check(lab, "lab name")
+    root = labs_dir().resolve()
+    path = (root / lab).resolve()
+    if path.parent != root:
+        raise names.InvalidName(f"lab {lab!r}: its state directory {labs_dir() / lab} resolves to {path}, "
+                                f"outside {root}. Fix: remove the symlink {labs_dir() / lab}")
+    return path
 
 
 def bundle_dir(kubernetes_version: str) -> Path:
