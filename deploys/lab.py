@@ -15,6 +15,7 @@ from deploys.exercises import exercises
 from deploys.kubernetes import api_server_ready, control_plane, kubelet, network, operator_kubeconfig, worker
 from deploys.prereqs import node_prerequisites
 from deploys.runtime import container_runtime, runtime_tools
+from kubelab import lablock
 from kubelab.status import refuse_drift
 
 STAGES = ("runtime", "control-plane", "join", "network", "exercises")
@@ -22,6 +23,8 @@ stages = host.data.get("kubelab_stages", ",".join(STAGES)).split(",")
 unknown = sorted(set(stages) - set(STAGES))
 if unknown:
     raise ValueError(f"unknown kubelab_stages {unknown}: use a comma list of {', '.join(STAGES)}")
+# The lab's lock, for the whole pyinfra run (kubelab up and reset already hold it for us).
+lablock.hold_until_exit(host.data.kubelab_spec.name, "pyinfra deploys/lab.py")
 if host.data.get("kubelab_lock"):
     refuse_drift(host.data.kubelab_spec, host.data.kubelab_lock)
 on_control_plane = "control_plane" in host.groups

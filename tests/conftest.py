@@ -18,6 +18,7 @@ from kubelab.spec import load_spec
 
 # Override to run two test sessions side by side (each lab has its own network).
 LAB = os.environ.get("KUBELAB_TEST_LAB", "test")
+USER = os.environ.get("KUBELAB_TEST_USER", "ubuntu")
 
 
 @pytest.fixture(scope="session")
@@ -30,12 +31,13 @@ def bundle():
 
 @pytest.fixture(scope="session")
 def lab_spec_path(bundle):
-    """A 2-node local lab (1 control plane, 1 worker), removed after the session."""
-    nodes.down(LAB)
-    path = nodes.up(LAB, 2, versions.DEFAULT_MINOR, Console(stderr=True))
+    """A 2-node local lab (1 control plane, 1 worker) that kubelab reaches as a sudo user, removed after the session."""
+    nodes.down(LAB, missing_ok=True)
+    # The sudo path (a cloud-VM-style user) is the harder one: the whole suite runs on it.
+    path = nodes.up(LAB, 2, versions.DEFAULT_MINOR, Console(stderr=True), user=USER)
     yield path
     if not os.environ.get("KUBELAB_KEEP_LAB"):
-        nodes.down(LAB)
+        nodes.down(LAB, missing_ok=True)
 
 
 @pytest.fixture(scope="session")

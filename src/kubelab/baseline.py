@@ -7,10 +7,14 @@ also belongs to the baseline when its controller does (a coredns pod through
 its ReplicaSet and Deployment, a DaemonSet's ControllerRevisions), because
 those names change every time the controller replaces them.
 
-Not recorded, because the control plane makes and removes them by itself:
-events, endpoints and endpoint slices, leases, the `kube-root-ca.crt`
-ConfigMap and `default` ServiceAccount of every namespace, and kubeadm's
-bootstrap-token Secrets (join credentials that expire on their own).
+Every kind the API serves is compared, namespaced and cluster-scoped, found
+by discovery each time (a CRD a student added is a kind like any other), so
+admission webhooks and policies, APIServices, CRDs, RBAC and bootstrap tokens a
+student made are all leftovers. Not compared, because the control plane makes
+and removes them by itself: events, endpoints and endpoint slices, leases,
+Services' IPAddresses, the `kube-root-ca.crt` ConfigMap and `default`
+ServiceAccount of every namespace. Bootstrap tokens and CSRs expire on their
+own: one in the baseline may go missing, a new one is a leftover.
 
 Lists ask the API for metadata only (Cluster.list_metadata), so Secret data is never read.
 """
@@ -34,18 +38,22 @@ from kubelab.spec import LabSpec
 BASELINE_FILE = "baseline.json"
 FORMAT = 1
 
-# Per-pod and per-heartbeat bookkeeping of the control plane.
+# Per-pod and per-heartbeat bookkeeping of the control plane: the API server
+# allocates a Service's IPAddress and frees it with the Service.
 IGNORED_KINDS = frozenset({("", "Event"), ("events.k8s.io", "Event"), ("", "Endpoints"),
-                           ("discovery.k8s.io", "EndpointSlice"), ("coordination.k8s.io", "Lease")})
+                           ("discovery.k8s.io", "EndpointSlice"), ("coordination.k8s.io", "Lease"),
+                           ("networking.k8s.io", "IPAddress")})
 
-# Cluster-scoped kinds a CKAD student creates (volumes, RBAC, CRDs, ...). Others
-# (IPAddress, FlowSchema, CSINode, ...) are kept up by the control plane itself
-# and a reset must not fight it.
-CLUSTER_KINDS = frozenset({
-    ("", "Namespace"), ("", "PersistentVolume"), ("storage.k8s.io", "StorageClass"),
-    ("rbac.authorization.k8s.io", "ClusterRole"), ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
-    ("scheduling.k8s.io", "PriorityClass"), ("networking.k8s.io", "IngressClass"),
-    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+# Deleted before anything else: a student's webhook or policy could refuse the
+# reset's own deletes, or a broken APIService hide a group from discovery.
+FIRST_KINDS = frozenset({
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding"),
+    ("apiregistration.k8s.io", "APIService"),
 })
 
 
@@ -76,11 +84,15 @@ def namespace_ref(name: str) -> Ref:
 
 
 def generated(ref: Ref) -> bool:
-    """Objects the control plane makes in every namespace, or that expire by themselves."""
-    return ((ref.group, ref.kind, ref.name) in (("", "ConfigMap", "kube-root-ca.crt"), ("", "ServiceAccount", "default"))
-            # kubeadm's join tokens: the authenticator only honours this name in kube-system.
-            or (ref.group, ref.kind, ref.namespace) == ("", "Secret", "kube-system")
-            and ref.name.startswith("bootstrap-token-"))
+    """Objects the control plane makes in every namespace."""
+    return (ref.group, ref.kind, ref.name) in (("", "ConfigMap", "kube-root-ca.crt"), ("", "ServiceAccount", "default"))
+
+
+def expires(ref: Ref) -> bool:
+    """Objects the control plane deletes when they expire: their absence is no damage, a new one is a leftover."""
+    # kubeadm's bootstrap tokens: the authenticator only honours this name in kube-system.
+    return ((ref.group, ref.kind, ref.namespace) == ("", "Secret", "kube-system") and ref.name.startswith("bootstrap-token-")
+            or (ref.group, ref.kind) == ("certificates.k8s.io", "CertificateSigningRequest"))
 
 
 @dataclass(frozen=True)
@@ -169,7 +181,7 @@ def save_baseline(spec: LabSpec, baseline: Baseline) -> Path:
 # -- reading the API -----------------------------------------------------------
 
 def tracked_resources(cluster: Cluster) -> dict[tuple[str, str], object]:
-    """(group, kind) -> resource for every namespaced kind that can be listed and deleted, plus CLUSTER_KINDS."""
+    """(group, kind) -> resource for every kind, namespaced or not, that can be listed and deleted."""
     found = {}
     for r in cluster.discover():
         if isinstance(r, ResourceList) or "/" in r.name or not getattr(r, "preferred", False):
@@ -177,8 +189,7 @@ def tracked_resources(cluster: Cluster) -> dict[tuple[str, str], object]:
         key = (r.group, r.kind)
         if not {"list", "delete"} <= set(r.verbs or ()) or key in IGNORED_KINDS:
             continue
-        if r.namespaced or key in CLUSTER_KINDS:
-            found[key] = r
+        found[key] = r
     return found
 
 
@@ -260,7 +271,7 @@ def diff(snapshot: Snapshot, baseline: Baseline, keep: set[Ref] | frozenset[Ref]
     ok = accounted(snapshot.objects, allowed)
     extra = sorted((o for o in snapshot.objects if o.uid not in ok), key=lambda o: o.ref)
     present = {o.ref for o in snapshot.objects}
-    return Diff(tuple(extra), tuple(sorted(baseline.objects - present)))
+    return Diff(tuple(extra), tuple(sorted(r for r in baseline.objects - present if not expires(r))))
 
 
 def baseline_from(snapshot: Snapshot, lab: str, cluster_uid: str, exclude: set[Ref]) -> Baseline:

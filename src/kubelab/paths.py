@@ -7,7 +7,9 @@ state (SSH keys, known_hosts, kubeconfig, baseline) is per lab.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 from kubelab import names
@@ -47,13 +49,27 @@ def bundle_dir(kubernetes_version: str) -> Path:
 def write_private(path: Path, text: str) -> Path:
     """Write a file only its owner can read (keys, kubeconfigs, lab state), atomically.
 
-    The file is 0600 from its first byte and replaces the old one in one
-    rename, so neither a reader nor an interrupted run sees half of it.
+    The temporary file has a unique name made with O_EXCL (mkstemp), so a
+    symlink planted where it would go is never followed, and it is 0600 from
+    its first byte; it is fsynced, then renamed over the old file (a rename
+    replaces a symlink at `path` rather than writing through it), and the
+    directory is fsynced, so neither a reader nor a crash sees half of it.
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
     return path

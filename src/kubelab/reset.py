@@ -25,15 +25,16 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import urlparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import yaml
 from rich.console import Console
 
 from kubelab import configs, kubeadm, paths
-from kubelab.baseline import (ApiObject, Baseline, Snapshot, baseline_path, cluster_identity, diff,
+from kubelab.baseline import (FIRST_KINDS, ApiObject, Baseline, Snapshot, baseline_path, cluster_identity, diff,
                               exercise_refs, load_baseline, take_snapshot, tracked_resources)
 from kubelab.checks import Check, Lab, Verdict, run_check
 from kubelab.checks.clean import api_pods, clean_checks
@@ -56,26 +57,14 @@ POLL_SECONDS = 1.0
 
 
 class ResetRefused(KubelabError):
-    """Nothing was changed: the lab is not this kubelab lab, or nobody confirmed."""
+    """Nothing was changed: the lab is not this kubelab lab."""
 
 
 class ResetFailed(KubelabError):
     """A reset step failed; re-running the reset continues from where it stands."""
 
 
-# -- asking and refusing (pure, so the rules are tested without a cluster) -------
-
-def confirm(spec_name: str, what: str, *, yes: bool, interactive: bool, ask: Callable[[str], str]) -> None:
-    """Go on only with --yes, or when a person at a terminal types the lab's name."""
-    if yes:
-        return
-    if not interactive:
-        raise ResetRefused(f"refusing to reset lab {spec_name} without confirmation: there is no terminal "
-                           f"to ask on. Fix: pass --yes (as CI does) when you mean it")
-    answer = ask(f"{what}\nType the lab's name ({spec_name}) to go on: ")
-    if answer.strip() != spec_name:
-        raise ResetRefused(f"not confirmed (typed {answer.strip()!r}, not {spec_name!r}); nothing was changed")
-
+# -- refusing (pure, so the rules are tested without a cluster) -----------------
 
 def identity_problems(spec_name: str, depth: str, baseline: Baseline | None, cluster_name: str | None,
                       cluster_uid: str | None) -> list[str]:
@@ -102,6 +91,21 @@ def identity_problems(spec_name: str, depth: str, baseline: Baseline | None, clu
     return problems
 
 
+def server_problem(server: str, spec: LabSpec) -> str | None:
+    """Why a kubeconfig's server URL is not the spec's control plane, or None when it is."""
+    url = urlparse(server)
+    try:
+        port = url.port
+    except ValueError:
+        port = None
+    address = spec.control_plane.address.lower()
+    if (url.scheme, url.hostname, port) != ("https", address, kubeadm.API_PORT):
+        return (f"the kubeconfig's server is {server}, not the spec's control plane at {address} port "
+                f"{kubeadm.API_PORT}. Fix: use the spec of the lab this kubeconfig belongs to, or rebuild the "
+                f"lab's kubeconfig with the deploy (operator kubeconfig step)")
+    return None
+
+
 # -- the API ------------------------------------------------------------------
 
 def delete_plan(extra: Iterable[ApiObject]) -> list[tuple[ApiObject, int | None]]:
@@ -111,8 +115,13 @@ def delete_plan(extra: Iterable[ApiObject]) -> list[tuple[ApiObject, int | None]
     (deleting a pod its ReplicaSet still wants only makes a new one), objects
     inside a leftover namespace to the namespace controller, except pods: their
     grace is cut to POD_GRACE_SECONDS, which only a direct delete can do.
+    While a leftover webhook, admission policy or APIService exists, only
+    those go (FIRST_KINDS): they could refuse or hide the other deletes.
     """
     extra = list(extra)
+    first = [o for o in extra if (o.ref.group, o.ref.kind) in FIRST_KINDS]
+    if first:
+        return [(o, None) for o in first if not o.deleting]
     doomed_namespaces = {o.ref.name for o in extra if (o.ref.group, o.ref.kind) == ("", "Namespace")}
     live = {o.uid for o in extra if not o.deleting}
     plan = []
@@ -129,11 +138,13 @@ def delete_plan(extra: Iterable[ApiObject]) -> list[tuple[ApiObject, int | None]
 
 def clean_api(cluster: Cluster, baseline: Baseline, timeout: float, console: Console) -> int:
     """Delete every leftover and wait (bounded) until the API holds none; returns how many deletes were sent."""
-    resources = tracked_resources(cluster)
     deadline = time.monotonic() + timeout
     sent = 0
+    rediscover = True
     with console.status("deleting what the baseline lacks") as status:
         while True:
+            if rediscover:
+                resources = tracked_resources(cluster)
             snapshot = take_snapshot(cluster, resources)
             # A static pod's mirror comes back until its node's manifest is gone; verify names it.
             pending = [o for o in diff(snapshot, baseline).extra if not o.mirror]
@@ -144,8 +155,11 @@ def clean_api(cluster: Cluster, baseline: Baseline, timeout: float, console: Con
                 raise ResetFailed(f"{len(pending)} object(s) still in the API after {timeout:g} s: {names}. Fix: "
                                   f"a finalizer may hold them (`kubectl get KIND NAME -o yaml`); re-run the reset")
             status.update(f"deleting what the baseline lacks: {len(pending)} object(s) left")
-            for obj, grace in delete_plan(pending):
+            plan = delete_plan(pending)
+            for obj, grace in plan:
                 sent += cluster.delete(_resource(snapshot, obj), obj.ref.name, obj.ref.namespace, grace)
+            # Once the admission and aggregation leftovers are gone, discovery may show more (or fewer) kinds.
+            rediscover = any((o.ref.group, o.ref.kind) in FIRST_KINDS for o, _ in plan)
             time.sleep(POLL_SECONDS)
 
 
@@ -279,6 +293,9 @@ def preflight(spec: LabSpec, depth: str, pool: SSHPool, cluster: Cluster | None)
     baseline = load_baseline(spec)
     if resuming:
         return Preflight(depth, baseline, 0, True)
+    wrong_server = server_problem(cluster.server, spec) if cluster is not None else None
+    if wrong_server:
+        raise ResetRefused(f"refusing to reset lab {spec.name}; nothing was changed: {wrong_server}")
     try:
         if cluster is None:
             raise ClusterError(f"lab {spec.name} has no kubeconfig at {kubeconfig_path(spec)}. Fix: build the "

@@ -52,7 +52,7 @@ def main() -> int:
         return result
 
     timed("bundle build (warm)", lambda: build_bundle(versions.release(versions.DEFAULT_MINOR), console))
-    nodes.down(LAB)
+    nodes.down(LAB, missing_ok=True)
     try:
         started = time.monotonic()
         spec_path = timed("nodes up (2 nodes)", lambda: nodes.up(LAB, 2, console=console))
@@ -76,7 +76,7 @@ def main() -> int:
             figures[f"check: {verdict.check} ({verdict.status})"] = round(verdict.seconds, 2)
     finally:
         if not args.keep:
-            nodes.down(LAB)
+            nodes.down(LAB, missing_ok=True)
 
     print_figures(figures, "kubelab benchmark: 2-node local lab, warm bundle", args.json)
     return 0

@@ -73,7 +73,7 @@ def main() -> int:
     try:
         if not spec_path.exists() or load_baseline(load_spec(spec_path)) is None:
             started = time.monotonic()
-            nodes.down(args.lab)
+            nodes.down(args.lab, missing_ok=True)
             spec_path = nodes.up(args.lab, 2, console=console)
             built = run_deploy(spec_path)
             if built.returncode != 0:
@@ -93,7 +93,7 @@ def main() -> int:
         console.print(f"cluster reset: {figures['cluster reset (s)']} s")
     finally:
         if not args.keep:
-            nodes.down(args.lab)
+            nodes.down(args.lab, missing_ok=True)
 
     print_figures(figures, "kubelab reset: 2-node local lab, mess of tests/fixtures/manifests/student-mess.yaml",
                   args.json)

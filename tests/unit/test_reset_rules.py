@@ -1,41 +1,14 @@
-"""When a reset asks, when it refuses, and what it deletes in which order."""
+"""When a reset refuses, and what it deletes in which order."""
 
 import pytest
 
 from kubelab.baseline import ApiObject, Baseline, Ref, namespace_ref
-from kubelab.reset import (CLUSTER, POD_GRACE_SECONDS, WORKLOADS, ResetRefused, confirm, delete_plan,
-                           identity_problems, node_reset_script)
+from kubelab.reset import (CLUSTER, POD_GRACE_SECONDS, WORKLOADS, delete_plan, identity_problems, node_reset_script,
+                           server_problem)
 from kubelab.spec import parse_spec
 
+SPEC = parse_spec({"name": "reset", "nodes": [{"name": "cp1", "address": "10.0.0.10", "role": "control-plane"}]})
 BASELINE = Baseline("reset", "uid-1", "2026-11-25T09:00:00Z", frozenset({namespace_ref("default")}))
-
-
-def never_asked(prompt):
-    raise AssertionError(f"asked {prompt!r}")
-
-
-# -- confirmation -----------------------------------------------------------------
-
-def test_yes_goes_on_without_asking():
-    confirm("reset", "reset it", yes=True, interactive=False, ask=never_asked)
-
-
-def test_no_terminal_and_no_yes_refuses_and_says_how():
-    with pytest.raises(ResetRefused, match="no terminal.*--yes"):
-        confirm("reset", "reset it", yes=False, interactive=False, ask=never_asked)
-
-
-def test_typing_the_labs_name_confirms():
-    prompts = []
-    confirm("reset", "Reset lab reset: ...", yes=False, interactive=True,
-            ask=lambda p: prompts.append(p) or " reset\n")
-    assert "Reset lab reset" in prompts[0] and "(reset)" in prompts[0]
-
-
-@pytest.mark.parametrize("answer", ["y", "yes", "", "Reset", "local"])
-def test_anything_but_the_labs_name_refuses(answer):
-    with pytest.raises(ResetRefused, match="not confirmed"):
-        confirm("reset", "reset it", yes=False, interactive=True, ask=lambda p: answer)
 
 
 # -- is this our lab? ---------------------------------------------------------------
@@ -123,3 +96,27 @@ def test_the_node_script_cleans_what_kubeadm_reset_leaves_within_the_labs_pod_su
     assert "ip route flush root 10.32.0.0/16" in script
     for path in ("/etc/cni/net.d", "/var/lib/kubelet", "/var/lib/etcd", "/etc/kubernetes", "/root/.kube"):
         assert path in script
+
+
+# -- is the kubeconfig this lab's? --------------------------------------------------
+
+@pytest.mark.parametrize("server", ["https://10.0.0.10:6443"])
+def test_the_specs_own_control_plane_is_accepted(server):
+    assert server_problem(server, SPEC) is None
+
+
+@pytest.mark.parametrize("server", ["https://10.0.0.99:6443", "https://10.0.0.10:7443", "http://10.0.0.10:6443",
+                                    "https://10.0.0.10", "https://10.0.0.10:99999", "https://kind-control:6443"])
+def test_a_kubeconfig_for_another_server_is_refused(server):
+    problem = server_problem(server, SPEC)
+    assert problem and server in problem and "10.0.0.10" in problem and "Fix:" in problem
+
+
+# -- what goes first -----------------------------------------------------------------
+
+def test_leftover_webhooks_and_apiservices_are_deleted_before_anything_else():
+    webhook = ApiObject(Ref("", "admissionregistration.k8s.io", "ValidatingWebhookConfiguration", "deny-all"), "w")
+    api = ApiObject(Ref("", "apiregistration.k8s.io", "APIService", "v1.bogus.example.com"), "a")
+    pod = ApiObject(Ref("default", "", "Pod", "web"), "p")
+    assert [o.ref.name for o, _ in delete_plan([pod, webhook, api])] == ["deny-all", "v1.bogus.example.com"]
+    assert [o.ref.name for o, _ in delete_plan([pod])] == ["web"]

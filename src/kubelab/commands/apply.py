@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from kubelab.commands._spec_arg import add_spec_argument, spec_from_args
+from kubelab.commands._spec_arg import add_spec_argument, locked_spec
 from kubelab.exercises import apply_exercises
 
 
@@ -18,5 +18,6 @@ def register(sub) -> None:
 
 
 def _apply(args) -> int:
-    apply_exercises(spec_from_args(args), args.timeout, Console(stderr=True))
+    with locked_spec(args) as spec:
+        apply_exercises(spec, args.timeout, Console(stderr=True))
     return 0

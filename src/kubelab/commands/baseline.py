@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from kubelab.baseline import load_baseline, record_baseline
-from kubelab.commands._spec_arg import add_spec_argument, spec_from_args
+from kubelab.commands._spec_arg import add_spec_argument, locked_spec
 
 
 def register(sub) -> None:
@@ -19,9 +19,9 @@ def register(sub) -> None:
 
 
 def _record(args) -> int:
-    spec = spec_from_args(args)
-    path = record_baseline(spec, force=args.force)
-    baseline = load_baseline(spec)
+    with locked_spec(args) as spec:
+        path = record_baseline(spec, force=args.force)
+        baseline = load_baseline(spec)
     Console(stderr=True).print(f"baseline of lab {spec.name}: {len(baseline.namespaces)} namespaces, "
                                f"{len(baseline.objects) - len(baseline.namespaces)} objects -> {path}")
     return 0

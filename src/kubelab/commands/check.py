@@ -7,7 +7,7 @@ from rich.console import Console
 from kubelab import report
 from kubelab.checks import Lab, Verdict
 from kubelab.commands._output import add_output_arguments, emit
-from kubelab.commands._spec_arg import add_spec_argument, spec_from_args
+from kubelab.commands._spec_arg import add_spec_argument, locked_spec
 from kubelab.exercises import checks_for, exercises_for
 from kubelab.spec import LabSpec
 
@@ -31,4 +31,6 @@ def run_lab_checks(spec: LabSpec) -> list[Verdict]:
 
 
 def _check(args) -> int:
-    return emit(run_lab_checks(spec_from_args(args)), args)
+    with locked_spec(args, shared=True) as spec:
+        verdicts = run_lab_checks(spec)
+    return emit(verdicts, args)

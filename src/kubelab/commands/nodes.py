@@ -1,13 +1,16 @@
-"""`kubelab nodes up|down|ls`: the local lab's node containers."""
+"""`kubelab nodes up|down`: the local lab's node containers."""
 
 from __future__ import annotations
 
+import sys
 import time
 
 from rich.console import Console
 
-from kubelab import versions
-from kubelab.local import nodes
+from kubelab import lablock, versions
+from kubelab.commands._lab_arg import add_lab_argument
+from kubelab.confirm import confirm
+from kubelab.local import image, nodes
 
 
 def register(sub) -> None:
@@ -16,17 +19,21 @@ def register(sub) -> None:
     up = verbs.add_parser("up", help="start N node containers and write the lab spec")
     up.add_argument("--count", type=int, default=2, help="nodes: 1 control plane + N-1 workers (default 2)")
     up.add_argument("--kubernetes", default=versions.DEFAULT_MINOR, choices=sorted(versions.RELEASES))
-    up.add_argument("--lab", default="local")
+    up.add_argument("--user", default="root", choices=image.USERS,
+                    help="who kubelab logs in as: root, or ubuntu with sudo as on cloud VMs (default root)")
+    add_lab_argument(up)
     up.set_defaults(func=_up)
-    down = verbs.add_parser("down", help="remove the lab's node containers and all their state")
-    down.add_argument("--lab", default="local")
+    down = verbs.add_parser("down", help="remove the lab's node containers, network, mirror and all its state")
+    add_lab_argument(down)
+    down.add_argument("--yes", action="store_true", help="do not ask for the lab's name (needed without a terminal)")
     down.set_defaults(func=_down)
 
 
 def _up(args) -> int:
     console = Console(stderr=True)
     started = time.monotonic()
-    spec = nodes.up(args.lab, args.count, args.kubernetes, console)
+    with lablock.hold(args.lab):
+        spec = nodes.up(args.lab, args.count, args.kubernetes, console, user=args.user)
     console.print(f"{args.count} node(s) up in {time.monotonic() - started:.1f} s; spec: {spec}")
     # inventories/local.py reads the "local" lab's spec unless told another.
     env = "" if args.lab == "local" else f"KUBELAB_SPEC={spec} "
@@ -35,6 +42,12 @@ def _up(args) -> int:
 
 
 def _down(args) -> int:
-    removed = nodes.down(args.lab)
-    Console(stderr=True).print(f"removed {len(removed)} node container(s): {', '.join(removed) or '-'}")
+    console = Console(stderr=True)
+    plan = nodes.teardown_plan(args.lab)
+    confirm(args.lab, f"remove lab {args.lab}", plan.describe(), yes=args.yes, interactive=sys.stdin.isatty(),
+            ask=console.input)
+    with lablock.hold(args.lab):
+        # Found again under the lock: another command may have changed the lab while we asked.
+        removed = nodes.remove(nodes.teardown_plan(args.lab, missing_ok=True))
+    console.print(f"removed lab {args.lab}: {len(removed)} node container(s): {', '.join(removed) or '-'}")
     return 0

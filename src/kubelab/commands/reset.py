@@ -10,9 +10,10 @@ from rich.console import Console
 from kubelab.checks import Lab
 from kubelab.cluster import Cluster, ClusterError
 from kubelab.commands._output import add_output_arguments, emit
-from kubelab.commands._spec_arg import add_spec_argument, spec_from_args
+from kubelab.commands._spec_arg import add_spec_argument, locked_spec
 from kubelab.inventory import default_spec_path
-from kubelab.reset import CLUSTER, DEPTHS, WORKLOADS, confirm, describe, preflight, reset_cluster, reset_workloads
+from kubelab.confirm import confirm
+from kubelab.reset import CLUSTER, DEPTHS, WORKLOADS, describe, preflight, reset_cluster, reset_workloads
 from kubelab.ssh import SSHPool
 
 
@@ -33,10 +34,9 @@ def register(sub) -> None:
 
 
 def _reset(args) -> int:
-    spec = spec_from_args(args)
     console = Console(stderr=True)
     started = time.monotonic()
-    with SSHPool(spec) as pool:
+    with locked_spec(args) as spec, SSHPool(spec) as pool:
         try:
             cluster = Cluster.for_lab(spec)
         except ClusterError:
@@ -44,10 +44,11 @@ def _reset(args) -> int:
         pre = preflight(spec, args.depth, pool, cluster)
         if pre.resuming:
             console.print(f"[yellow]finishing an interrupted cluster reset of lab {spec.name}[/]")
-        confirm(spec.name, describe(spec, pre), yes=args.yes, interactive=sys.stdin.isatty(), ask=console.input)
+        confirm(spec.name, f"reset lab {spec.name}", describe(spec, pre), yes=args.yes,
+                interactive=sys.stdin.isatty(), ask=console.input)
         if args.depth == CLUSTER:
             verdicts = reset_cluster(spec, pool, args.spec or default_spec_path(), args.inventory, args.timeout,
-                                         console)
+                                     console)
         else:
             verdicts = reset_workloads(spec, Lab(spec, cluster, pool), pre.baseline, args.timeout, console)
     console.print(f"{args.depth} reset of lab {spec.name} took {time.monotonic() - started:.1f} s")

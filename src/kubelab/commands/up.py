@@ -12,12 +12,13 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from kubelab import report, versions
+from kubelab import lablock, report, versions
 from kubelab.bundle.build import build_bundle
+from kubelab.commands._lab_arg import add_lab_argument
 from kubelab.commands.check import run_lab_checks
 from kubelab.deploy import run_deploy
 from kubelab.errors import KubelabError
-from kubelab.local import nodes
+from kubelab.local import image, nodes
 from kubelab.spec import load_spec
 
 
@@ -25,11 +26,18 @@ def register(sub) -> None:
     parser = sub.add_parser("up", help="build the local lab end to end: bundle, nodes, deploy, checks")
     parser.add_argument("--count", type=int, default=2, help="nodes: 1 control plane + N-1 workers (default 2)")
     parser.add_argument("--kubernetes", default=versions.DEFAULT_MINOR, choices=sorted(versions.RELEASES))
-    parser.add_argument("--lab", default="local")
+    parser.add_argument("--user", default="root", choices=image.USERS,
+                        help="who kubelab logs in as: root, or ubuntu with sudo as on cloud VMs (default root)")
+    add_lab_argument(parser)
     parser.set_defaults(func=_up)
 
 
 def _up(args) -> int:
+    with lablock.hold(args.lab):
+        return _build(args)
+
+
+def _build(args) -> int:
     console = Console(stderr=True)
     timings: list[tuple[str, float]] = []
 
@@ -41,7 +49,8 @@ def _up(args) -> int:
         return result
 
     phase("bundle", lambda: build_bundle(versions.release(args.kubernetes), console))
-    spec_path = phase("nodes", lambda: nodes.up(args.lab, args.count, args.kubernetes, console))
+    spec_path = phase("nodes", lambda: nodes.up(args.lab, args.count, args.kubernetes, console,
+                                                        user=args.user))
     with console.status("pyinfra inventories/local.py deploys/lab.py"):
         deployed = phase("deploy", lambda: run_deploy(spec_path))
     if deployed.returncode != 0:

@@ -9,7 +9,7 @@ from kubelab.baseline import BaselineError, baseline_path, exercise_refs, load_b
 from kubelab.checks import Lab
 from kubelab.checks.clean import clean_checks
 from kubelab.commands._output import add_output_arguments, emit
-from kubelab.commands._spec_arg import add_spec_argument, spec_from_args
+from kubelab.commands._spec_arg import add_spec_argument, locked_spec
 
 
 def register(sub) -> None:
@@ -21,12 +21,16 @@ def register(sub) -> None:
 
 
 def _verify(args) -> int:
-    spec = spec_from_args(args)
+    with locked_spec(args, shared=True) as spec:
+        verdicts = _verdicts(spec)
+    return emit(verdicts, args)
+
+
+def _verdicts(spec) -> list:
     baseline = load_baseline(spec)
     if baseline is None:
         raise BaselineError(f"lab {spec.name} has no baseline ({baseline_path(spec)}), so there is nothing to "
                             f"verify against. Fix: the deploy records it; on a fresh lab `kubelab baseline record`")
     with Lab.open(spec) as lab:
         checks = clean_checks(spec, baseline, frozenset(exercise_refs(spec, lab.cluster)))
-        verdicts = report.run_checks(checks, lab, Console(stderr=True))
-    return emit(verdicts, args)
+        return report.run_checks(checks, lab, Console(stderr=True))

@@ -33,6 +33,9 @@ PACKAGES = (
 MASKED_UNITS = ("getty@tty1.service", "serial-getty@.service", "console-getty.service",
                 "systemd-udevd.service", "systemd-udev-trigger.service", "systemd-networkd-wait-online.service")
 
+# Who kubelab may log in as: root, or a cloud-VM-style user with passwordless sudo.
+USERS = ("root", "ubuntu")
+
 SETUP = f"""
 set -e
 # A DHCP stanza for eth0 blocks boot in a container; podman configures eth0.
@@ -43,10 +46,17 @@ rm -f /etc/ssh/ssh_host_*
 printf 'HostKey /etc/ssh/ssh_host_ed25519_key\\nPasswordAuthentication no\\nPermitRootLogin prohibit-password\\n' \\
   > /etc/ssh/sshd_config.d/kubelab.conf
 mkdir -p /root/.ssh && chmod 700 /root/.ssh
+useradd --create-home --shell /bin/bash --uid 1000 ubuntu
+install -d -m 700 -o ubuntu -g ubuntu /home/ubuntu/.ssh
+printf 'ubuntu ALL=(ALL) NOPASSWD:ALL\\n' > /etc/sudoers.d/90-ubuntu && chmod 440 /etc/sudoers.d/90-ubuntu
 systemctl enable ssh
 apt-get clean
 rm -rf /var/lib/apt/lists/*
 """
+
+
+def home(user: str) -> str:
+    return "/root" if user == "root" else f"/home/{user}"
 
 
 def image_name() -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
-from kubelab import paths, versions
+from kubelab import names, paths, versions
 from kubelab.bundle.manifest import MANIFEST_NAME
 from kubelab.local import image, podman, registry
 
@@ -91,9 +91,16 @@ def spec_path(lab: str) -> Path:
     return paths.lab_dir(lab) / "spec.yaml"
 
 
-def up(lab: str, count: int, kubernetes: str = versions.DEFAULT_MINOR, console: Console | None = None) -> Path:
-    """Start the lab's node containers (reusing running ones) and write its spec; returns the spec path."""
+def up(lab: str, count: int, kubernetes: str = versions.DEFAULT_MINOR, console: Console | None = None,
+       user: str = "root") -> Path:
+    """Start the lab's node containers (reusing running ones) and write its spec; returns the spec path.
+
+    `user` is who kubelab logs in as: root, or `ubuntu` with passwordless sudo
+    as on cloud VMs, so the sudo path of every deploy, check and reset runs here too.
+    """
     console = console or Console(stderr=True)
+    if user not in image.USERS:
+        raise podman.PodmanError(f"the node image has no user {user!r}. Fix: use one of {', '.join(image.USERS)}")
     if kubernetes not in versions.RELEASES:
         raise podman.PodmanError(f"Kubernetes {kubernetes} is not in the version table. "
                                  f"Fix: use one of {', '.join(sorted(versions.RELEASES))}")
@@ -108,7 +115,7 @@ def up(lab: str, count: int, kubernetes: str = versions.DEFAULT_MINOR, console: 
     known_hosts = []
     for node in nodes:
         host_key = _keypair(state / "hostkeys" / node.name, node.name)
-        _ensure_node(lab, node, net, node_image, host_key, client_key.with_suffix(".pub"), state)
+        _ensure_node(lab, node, net, node_image, host_key, client_key.with_suffix(".pub"), state, user)
         public = host_key.with_suffix(".pub").read_text().split()
         known_hosts.append(f"{node.address} {public[0]} {public[1]}\n")
     paths.write_private(state / "known_hosts", "".join(known_hosts))
@@ -127,7 +134,7 @@ def up(lab: str, count: int, kubernetes: str = versions.DEFAULT_MINOR, console: 
         "artifacts": {"source": "bundle",
                       "bundle": str(paths.bundle_dir(versions.release(kubernetes).kubernetes))},
         "nodes": [{"name": n.name, "address": n.address, "role": n.role} for n in nodes],
-        "ssh": {"user": "root", "key": str(client_key), "known_hosts": str(state / "known_hosts")},
+        "ssh": {"user": user, "key": str(client_key), "known_hosts": str(state / "known_hosts")},
         "registry_mirrors": {name: f"http://{net.gateway}:{registry.PORT}"
                              for name in ("docker.io", versions.UPSTREAM_K8S_REGISTRY)},
         "provider": {"kind": "podman", "network": net.name},
@@ -136,22 +143,72 @@ def up(lab: str, count: int, kubernetes: str = versions.DEFAULT_MINOR, console: 
     return spec_path(lab)
 
 
-def down(lab: str) -> list[str]:
-    """Remove the lab's node containers and all its state; returns the containers removed."""
-    removed = podman.container_names(f"{LABEL}={lab}")
-    if removed:
-        podman.podman("rm", "--force", "--time", "5", *removed)
-    registry.stop(lab)
+@dataclass(frozen=True)
+class Teardown:
+    """Everything `nodes down` would remove for one lab, found before anything is removed."""
+
+    lab: str
+    containers: tuple[str, ...]
+    network: str | None
+    state: Path | None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.containers or self.network or self.state)
+
+    def describe(self) -> str:
+        lines = [f"Remove lab {self.lab}:"]
+        lines += [f"  container {c}" for c in self.containers]
+        if self.network:
+            lines.append(f"  podman network {self.network}")
+        if self.state:
+            lines.append(f"  state directory {self.state} (keys, kubeconfig, baseline, registry mirror)")
+        return "\n".join(lines)
+
+
+class UnknownLab(podman.PodmanError):
+    """`nodes down` was asked for a lab that has nothing on this machine."""
+
+
+def teardown_plan(lab: str, *, missing_ok: bool = False) -> Teardown:
+    """What belongs to `lab`: containers carrying its label (exactly), its network, its state directory.
+
+    A lab with nothing on this machine is an UnknownLab error (a typo must not
+    look like success) unless `missing_ok`.
+    """
+    state = paths.lab_dir(lab)  # checks the name first: never an empty label filter, never a path outside
     net = LabNetwork.of(lab)
-    if podman.exists("network", net.name):
-        podman.podman("network", "rm", net.name)
-    shutil.rmtree(paths.lab_dir(lab), ignore_errors=True)
-    return removed
+    plan = Teardown(lab, tuple(containers_of(lab)), net.name if podman.exists("network", net.name) else None,
+                    state if state.exists() else None)
+    if plan.empty and not missing_ok:
+        raise UnknownLab(f"there is no lab {lab!r} on this machine (no container labelled {LABEL}={lab}, no "
+                         f"network {net.name}, no {state}). Fix: check the name; "
+                         f"`podman ps -a --filter label={LABEL}` lists the labs' containers")
+    return plan
 
 
-def running(lab: str) -> list[str]:
-    out = podman.podman("ps", "--filter", f"label={LABEL}={lab}", "--format", "{{.Names}}").stdout
-    return sorted(out.decode().split())
+def down(lab: str, *, missing_ok: bool = False) -> list[str]:
+    """Remove the lab's node containers, network, registry mirror and state; returns the containers removed."""
+    return remove(teardown_plan(lab, missing_ok=missing_ok))
+
+
+def remove(plan: Teardown) -> list[str]:
+    if plan.containers:
+        podman.podman("rm", "--force", "--time", "5", *plan.containers)
+    registry.stop(plan.lab)
+    if plan.network:
+        podman.podman("network", "rm", plan.network)
+    if plan.state:
+        shutil.rmtree(plan.state)
+    return list(plan.containers)
+
+
+def containers_of(lab: str) -> list[str]:
+    """Containers whose lab label is exactly `lab` (podman's filter alone would match an empty value to all)."""
+    names.check(lab, "lab name")
+    out = podman.podman("ps", "-a", "--filter", f"label={LABEL}={lab}",
+                        "--format", f'{{{{.Names}}}}\t{{{{index .Labels "{LABEL}"}}}}').stdout.decode()
+    return sorted(name for name, _, value in (line.partition("\t") for line in out.splitlines()) if value == lab)
 
 
 def _check_inotify() -> None:
@@ -169,7 +226,7 @@ def _ensure_network(net: LabNetwork) -> None:
 
 
 def _ensure_node(lab: str, node: LocalNode, net: LabNetwork, node_image: str, host_key: Path, client_pub: Path,
-                 state: Path) -> None:
+                 state: Path, user: str) -> None:
     name = node.container(lab)
     if podman.exists("container", name):
         if not podman.inspect("container", name)["State"]["Running"]:
@@ -184,7 +241,8 @@ def _ensure_node(lab: str, node: LocalNode, net: LabNetwork, node_image: str, ho
     # Keys go in before first boot, so sshd never starts without them.
     podman.podman("cp", str(host_key), f"{name}:/etc/ssh/ssh_host_ed25519_key")
     podman.podman("cp", str(host_key.with_suffix(".pub")), f"{name}:/etc/ssh/ssh_host_ed25519_key.pub")
-    podman.podman("cp", str(client_pub), f"{name}:/root/.ssh/authorized_keys")
+    # sshd reads the file as the user: root-owned and 0644 (ssh-keygen's .pub) passes its StrictModes.
+    podman.podman("cp", str(client_pub), f"{name}:{image.home(user)}/.ssh/authorized_keys")
     podman.podman("--runtime", podman.RUNTIME, "start", name)
 
 

@@ -50,8 +50,3 @@ def exists(kind: str, name: str) -> bool:
 
 def inspect(kind: str, name: str) -> dict:
     return json.loads(podman(kind, "inspect", name).stdout)[0]
-
-
-def container_names(label: str) -> list[str]:
-    out = podman("ps", "-a", "--filter", f"label={label}", "--format", "{{.Names}}").stdout
-    return sorted(out.decode().split())
