@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     "kubelab.commands.verify",
     "kubelab.commands.reset",
     "kubelab.commands.status",
+    "kubelab.commands.validate",
 )
 
 
@@ -34,13 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from rich.console import Console
+    from rich.text import Text
+
     try:
         return int(args.func(args) or 0)
     except KubelabError as exc:
-        from rich.console import Console
-
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        # Plain text: a message quotes spec values, which rich would read as markup.
+        Console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", str(exc)))
         return 2
+    except KeyboardInterrupt:
+        # Every step is "make it so" and locks die with the process: running the same command again finishes it.
+        Console(stderr=True).print(f"[bold yellow]interrupted[/]: `kubelab {args.command}` stopped part way. "
+                                   "Fix: run the same command again; it continues from where the lab stands")
+        return 130
 
 
 if __name__ == "__main__":

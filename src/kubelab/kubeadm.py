@@ -8,6 +8,7 @@ from what kind of lab this is.
 from __future__ import annotations
 
 import copy
+import ipaddress
 from dataclasses import dataclass
 
 import yaml
@@ -31,14 +32,24 @@ class NodeFacts:
     in_container: bool
 
 
+def _is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
 def _minor(spec: LabSpec) -> tuple[int, int]:
     major, minor = spec.release.minor.split(".")
     return int(major), int(minor)
 
 
 def _node_registration(spec: LabSpec, node: Node, facts: NodeFacts) -> dict:
-    reg = {"name": node.name, "criSocket": configs.CONTAINERD_SOCKET,
-           "kubeletExtraArgs": [{"name": "node-ip", "value": node.address}]}
+    reg = {"name": node.name, "criSocket": configs.CONTAINERD_SOCKET}
+    # A node addressed by hostname lets the kubelet pick its IP; both settings take IPs only.
+    if _is_ip(node.address):
+        reg["kubeletExtraArgs"] = [{"name": "node-ip", "value": node.address}]
     # kubeadm >= 1.35 refuses cgroup v1 in SystemVerification unless it is
     # skipped explicitly (and the kubelet told failCgroupV1: false).
     if facts.cgroup_version == 1 and _minor(spec) >= (1, 35):
@@ -73,7 +84,7 @@ def init_config(spec: LabSpec, node: Node, facts: NodeFacts) -> str:
     init = {
         "apiVersion": KUBEADM_API,
         "kind": "InitConfiguration",
-        "localAPIEndpoint": {"advertiseAddress": node.address, "bindPort": API_PORT},
+        "localAPIEndpoint": {"bindPort": API_PORT, **({"advertiseAddress": node.address} if _is_ip(node.address) else {})},
         "nodeRegistration": _node_registration(spec, node, facts),
     }
     cluster = {

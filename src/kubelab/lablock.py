@@ -21,7 +21,6 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 from kubelab import paths
 from kubelab.errors import KubelabError

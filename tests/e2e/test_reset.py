@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -22,24 +21,19 @@ from kubernetes.client.rest import ApiException
 
 from kubelab import paths
 from kubelab.baseline import load_baseline
-from kubelab.cluster import Cluster, PodView, load_manifests
+from kubelab.cluster import Cluster, Manifest, PodView, load_manifests
 from kubelab.errors import KubelabError
 from kubelab.local import nodes
 from kubelab.local.podman import podman
 from kubelab.runtime import NodeRuntime
+from lab_cli import kubelab, wait_for
 
 pytestmark = pytest.mark.e2e
 
 EXERCISE = ("default", "nginx-with-sidecar")
 MESS = Path(__file__).parents[1] / "fixtures" / "manifests" / "student-mess.yaml"
+CLUSTER_MESS = MESS.with_name("student-cluster-mess.yaml")
 MESS_NAMESPACES = ("mess-a", "mess-b")
-CLI_TIMEOUT = 900
-
-
-def kubelab(spec_path, *args: str) -> subprocess.CompletedProcess:
-    """The CLI as CI runs it: no terminal on stdin."""
-    return subprocess.run(["kubelab", *args, "--spec", str(spec_path)], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=CLI_TIMEOUT)
 
 
 def verdicts(result: subprocess.CompletedProcess) -> dict:
@@ -60,15 +54,6 @@ def gone(read) -> bool:
     return False
 
 
-def wait_for(what, probe, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not (last := probe()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}; last seen: {last!r}")
-        time.sleep(1)
-    return last
-
-
 def make_a_mess(lab_spec) -> set[str]:
     """What a student leaves (tests/fixtures/manifests/student-mess.yaml); returns its pods' uids."""
     cluster = Cluster.for_lab(lab_spec)
@@ -83,6 +68,28 @@ def make_a_mess(lab_spec) -> set[str]:
         pods += core.list_namespaced_pod("default", label_selector="app=web").items
         return len(pods) == 4 and all(p.status.phase == "Running" for p in pods) and pods
     return {p.metadata.uid for p in wait_for("the mess's 4 pods Running", mess_pods)}
+
+
+def make_a_cluster_mess(lab_spec) -> list[str]:
+    """What a student leaves outside namespaces (student-cluster-mess.yaml) and a custom resource; returns them."""
+    cluster = Cluster.for_lab(lab_spec)
+    manifests = load_manifests([CLUSTER_MESS])
+    for m in manifests:  # one by one: the CRD must be served before its resource, the admission objects last
+        cluster.apply([m])
+    wait_for("the CRD served", lambda: cluster.get("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                                                    "widgets.mess.kubelab.test").get("status", {}).get(
+        "acceptedNames", {}).get("kind") == "Widget", timeout=60)
+    widget = {"apiVersion": "mess.kubelab.test/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}}
+    wait_for("a Widget created", lambda: _try_apply(cluster, widget), timeout=60)
+    return [f"{m.kind} {m.name}" for m in manifests] + ["Widget default/w"]
+
+
+def _try_apply(cluster: Cluster, body: dict) -> bool:
+    try:
+        cluster.apply([Manifest("widget", 1, body)])
+    except KubelabError:
+        return False
+    return True
 
 
 def kill_the_exercise_mid_restart(lab_spec, ssh_pool) -> str:
@@ -143,6 +150,16 @@ def test_without_a_terminal_or_yes_nothing_is_touched(cluster_deploy, lab_spec, 
 
 def test_a_workloads_reset_leaves_only_the_fresh_lab(cluster_deploy, lab_spec, lab_spec_path, ssh_pool, node_shell):
     mess_uids = make_a_mess(lab_spec)
+    cluster_mess = make_a_cluster_mess(lab_spec)
+    before = kubelab(lab_spec_path, "verify", "--json")
+    api_check = next(v for v in verdicts(before)["verdicts"] if v["check"] == "API: nothing beyond the baseline")
+    for found in ("CustomResourceDefinition.apiextensions.k8s.io widgets.mess.kubelab.test",
+                  "ClusterRoleBinding.rbac.authorization.k8s.io mess-reader",
+                  "Secret kube-system/bootstrap-token-mess01", "APIService.apiregistration.k8s.io v1.mess.kubelab.example",
+                  "ValidatingAdmissionPolicy.admissionregistration.k8s.io mess-no-pods",
+                  "ValidatingWebhookConfiguration.admissionregistration.k8s.io mess-deny-deletes",
+                  "Widget.mess.kubelab.test default/w"):
+        assert found in api_check["findings"], (found, cluster_mess)
     old_exercise_uid = kill_the_exercise_mid_restart(lab_spec, ssh_pool)
 
     result = kubelab(lab_spec_path, "reset", "--yes", "--json")
@@ -157,6 +174,16 @@ def test_a_workloads_reset_leaves_only_the_fresh_lab(cluster_deploy, lab_spec, l
     assert gone(lambda: apps.read_namespaced_deployment("web", "default"))
     assert gone(lambda: core.read_namespaced_config_map("notes", "default"))
     assert not core.list_namespaced_pod("default", label_selector="app=web").items
+    ext = client.ApiextensionsV1Api(api(lab_spec))
+    admission = client.AdmissionregistrationV1Api(api(lab_spec))
+    assert gone(lambda: ext.read_custom_resource_definition("widgets.mess.kubelab.test"))
+    assert gone(lambda: admission.read_validating_webhook_configuration("mess-deny-deletes"))
+    assert gone(lambda: admission.read_validating_admission_policy("mess-no-pods"))
+    assert gone(lambda: admission.read_validating_admission_policy_binding("mess-no-pods"))
+    assert gone(lambda: client.ApiregistrationV1Api(api(lab_spec)).read_api_service("v1.mess.kubelab.example"))
+    assert gone(lambda: client.RbacAuthorizationV1Api(api(lab_spec)).read_cluster_role_binding("mess-reader"))
+    assert gone(lambda: client.RbacAuthorizationV1Api(api(lab_spec)).read_cluster_role("mess-reader"))
+    assert gone(lambda: core.read_namespaced_secret("bootstrap-token-mess01", "kube-system"))
     fresh = core.read_namespaced_pod(EXERCISE[1], EXERCISE[0])
     assert fresh.metadata.uid != old_exercise_uid
     assert fresh.status.phase == "Running"

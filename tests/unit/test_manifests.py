@@ -54,7 +54,7 @@ def test_a_missing_file_is_a_spec_error(tmp_path):
 
 
 def test_an_unknown_exercise_is_named_with_the_known_ones():
-    spec = parse_spec({"nodes": [{"name": "cp", "address": "10.0.0.1", "role": "control-plane"}],
+    spec = parse_spec({"name": "t", "nodes": [{"name": "cp", "address": "10.0.0.1", "role": "control-plane"}],
                        "exercises": ["multi-container-pods", "nope"]}, "lab.yaml")
     with pytest.raises(SpecError) as err:
         exercises_for(spec)

@@ -4,10 +4,10 @@ import textwrap
 
 import pytest
 
-from kubelab import versions
+from kubelab import configs, kubeadm, versions
 from kubelab.errors import SpecError
 from kubelab.inventory import groups_from_spec
-from kubelab.spec import load_spec, parse_spec
+from kubelab.spec import MAX_NODES, load_spec, parse_spec
 
 GOOD = {
     "name": "t",
@@ -34,6 +34,35 @@ def test_good_spec_parses_with_defaults():
     assert spec.restrict_oom_score_adj == "auto"
 
 
+def test_addresses_and_mirrors_may_be_ips_or_hostnames_with_ports():
+    spec = parse_spec(spec_with(
+        nodes=[{"name": "cp", "address": "fd00::10", "role": "control-plane"},
+               {"name": "w1", "address": "w1.lab.example", "role": "worker"}],
+        registry_mirrors={"docker.io": "https://mirror.example:8443/v2", "registry.local:5000": "http://10.0.0.1",
+                          "[fd00::1]:5000": "http://[fd00::1]:5000"},
+        artifacts={"source": "upstream", "download_mirror": "http://127.0.0.1:8080/site",
+                   "sha256": {"runc.amd64": "AB" * 32}},
+    ), "lab.yaml")
+    assert [n.address for n in spec.nodes] == ["fd00::10", "w1.lab.example"]
+    assert set(spec.registry_mirrors) == {"docker.io", "registry.local:5000", "[fd00::1]:5000"}
+    assert spec.download_mirror == "http://127.0.0.1:8080/site"
+    assert spec.sha256 == {"runc.amd64": "ab" * 32}
+
+
+def test_a_spec_may_hold_exactly_the_node_cap():
+    nodes = [{"name": f"n{i}", "address": f"10.0.1.{i}", "role": "worker"} for i in range(MAX_NODES)]
+    nodes[0]["role"] = "control-plane"
+    assert len(parse_spec(spec_with(nodes=nodes), "lab.yaml").nodes) == MAX_NODES
+
+
+def test_kubelet_overrides_that_keep_the_safety_settings_reach_the_kubelet_configuration():
+    overrides = {"maxPods": 50, "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True}},
+                 "authorization": {"mode": "Webhook"}, "readOnlyPort": 0, "cgroupDriver": configs.CGROUP_DRIVER}
+    spec = parse_spec(spec_with(kubelet=overrides), "lab.yaml")
+    conf = kubeadm.kubelet_configuration(spec, kubeadm.NodeFacts(cgroup_version=2, in_container=False))
+    assert {k: conf[k] for k in overrides} == overrides
+
+
 @pytest.mark.parametrize(
     "changes, field, words",
     [
@@ -45,6 +74,11 @@ def test_good_spec_parses_with_defaults():
         ({"nodes": [{"name": "cp", "address": "10.0.0.10", "role": "master"}]}, "nodes[0].role", "not one of"),
         ({"nodes": [{"name": "w", "address": "10.0.0.10", "role": "worker"}]}, "nodes", "0 nodes have role control-plane"),
         ({"nodes": GOOD["nodes"] + [{"name": "cp", "address": "10.0.0.12", "role": "worker"}]}, "nodes", "duplicate node name cp"),
+        ({"name": None}, "name", "missing"),
+        ({"nodes": [{"name": "cp", "address": "10.0.0.300", "role": "control-plane"}]}, "nodes[0].address",
+         "not a valid IP address"),
+        ({"kubelet": {"authorization": {"mode": "AlwaysAllow"}}}, "kubelet.authorization.mode",
+         "remove `kubelet.authorization.mode` (kubelab keeps it Webhook)"),
         ({"artifacts": {"source": "bundle"}}, "artifacts.bundle", "no bundle directory"),
         ({"artifacts": {"source": "ftp"}}, "artifacts.source", "not one of"),
         ({"ssh": {"port": "22"}}, "ssh.port", "expected an integer"),
