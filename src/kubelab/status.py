@@ -3,19 +3,26 @@
 `kubelab status --lock FILE` writes what the nodes report (OS, kernel, the
 version every installed tool prints, every image by repo digest). A deploy
 given that lock (`--data kubelab_lock=FILE`) compares it with what it would
-install from the version table for the spec's Kubernetes minor, and stops
-before touching any host when the two differ: a lab rebuilt from a lock is the
-lab that was locked, or the deploy says why not.
+install from the version table for the spec's Kubernetes minor, and each
+locked image's digest with what the registry the nodes pull it from serves
+under its tag now; it stops before touching any host when they differ: a lab
+rebuilt from a lock is the lab that was locked, or the deploy says why not.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kubelab import versions
+from kubelab.configs import UPSTREAM_ENDPOINTS
 from kubelab.errors import KubelabError
 from kubelab.runtime import NodeRuntime, image_repository
 from kubelab.spec import LabSpec
@@ -33,6 +40,17 @@ VERSION_COMMANDS = {
     "kubeadm": "kubeadm version -o short",
 }
 _VERSION = re.compile(r"\bv?\d+\.\d+\.\d+[^\s,]*")
+# What containerd's resolver accepts, so the registry answers with the manifest
+# a node's pull resolves to; asked without them, distribution 2.8 converts a
+# tag to schema 1, whose digest no node ever records.
+MANIFEST_TYPES = ", ".join((
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+))
+LOOKUP_SECONDS = 10
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 
 class LockError(KubelabError):
@@ -108,8 +126,96 @@ def wanted_versions(release: versions.Release) -> dict[str, str]:
             "nerdctl": release.nerdctl, "kubelet": release.kubernetes, "kubeadm": release.kubernetes}
 
 
-def lock_drift(lock: dict, spec: LabSpec) -> list[str]:
-    """How what the deploy would install differs from the lock; [] when it matches."""
+@dataclass(frozen=True)
+class Served:
+    """What a registry serves under an image's tag: its digest, or why it could not be read."""
+
+    where: str  # the registry's base URL
+    digest: str = ""  # sha256:<hex> of the manifest the tag resolves to
+    problem: str = ""
+
+
+def pulled_images(release: versions.Release) -> list[str]:
+    """Every image a deploy of `release` has the nodes pull: the cluster's and the exercises'."""
+    return sorted({*release.images().values(), *versions.EXERCISE_IMAGES})
+
+
+def pull_source(spec: LabSpec, ref: str) -> tuple[str, str, str]:
+    """Where a node pulls `ref` from (the spec's mirror for its registry, else the registry): base URL, repository, tag.
+
+    A mirror serves a registry's repositories without its host name, as containerd's hosts.toml asks it.
+    """
+    registry, _, path = ref.partition("/")
+    repository = image_repository(path)
+    base = spec.registry_mirrors.get(registry) or UPSTREAM_ENDPOINTS.get(registry, f"https://{registry}")
+    return base.rstrip("/"), repository, path[len(repository) + 1:]
+
+
+def bearer_challenge(header: str) -> dict[str, str]:
+    """`Bearer realm="...",service="...",scope="..."` (a registry's 401) -> its parameters; {} if not Bearer."""
+    scheme, _, params = header.strip().partition(" ")
+    return dict(_CHALLENGE.findall(params)) if scheme.lower() == "bearer" else {}
+
+
+def _read(url: str, headers: dict[str, str]) -> bytes:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=LOOKUP_SECONDS) as resp:
+        return resp.read()
+
+
+def _anonymous_token(challenge: dict[str, str]) -> str:
+    """The pull token an upstream registry (docker.io) hands anyone, per the distribution token spec."""
+    query = urllib.parse.urlencode({k: v for k, v in challenge.items() if k in ("service", "scope")})
+    doc = json.loads(_read(f"{challenge['realm']}?{query}", {}))
+    return doc.get("token") or doc.get("access_token") or ""
+
+
+def served_digest(base: str, repository: str, tag: str) -> Served:
+    """The digest of the manifest `tag` resolves to at the registry `base`: sha256 of the bytes it serves."""
+    url = f"{base}/v2/{repository}/manifests/{tag}"
+    headers = {"Accept": MANIFEST_TYPES}
+    try:
+        try:
+            body = _read(url, headers)
+        except urllib.error.HTTPError as exc:
+            challenge = bearer_challenge(exc.headers.get("WWW-Authenticate", "")) if exc.code == 401 else {}
+            if "realm" not in challenge:
+                raise
+            body = _read(url, {**headers, "Authorization": f"Bearer {_anonymous_token(challenge)}"})
+    except urllib.error.HTTPError as exc:
+        return Served(base, problem=f"HTTP {exc.code} {exc.reason} for {url}")
+    except (OSError, ValueError) as exc:
+        return Served(base, problem=f"{url}: {getattr(exc, 'reason', exc)}")
+    return Served(base, digest=f"sha256:{hashlib.sha256(body).hexdigest()}")
+
+
+def _image_drift(lock: dict, spec: LabSpec, serves: Callable[[str], Served]) -> list[str]:
+    drift = []
+    for ref in pulled_images(spec.release):
+        holders: dict[str, list[str]] = {}  # locked digest -> nodes
+        for node, status in sorted(lock["nodes"].items()):
+            if ref in (status.get("images") or {}):
+                holders.setdefault(status["images"][ref], []).append(node)
+        if not holders:
+            continue
+        served = serves(ref)
+        for locked, nodes in sorted(holders.items()):
+            if served.problem:
+                registry = ref.split("/", 1)[0]
+                drift.append(f"{ref}: the lock has {locked} ({', '.join(nodes)}), but what {served.where} serves "
+                             f"cannot be read ({served.problem}), and digests cannot be compared offline. Fix: make "
+                             f"{served.where} reachable from this machine, or point registry_mirrors.{registry} in "
+                             f"{spec.path or 'the spec'} at a mirror that serves {ref}")
+            elif locked.rpartition("@")[2] != served.digest:
+                drift.append(f"{ref}: a changed image: the lock has {locked} ({', '.join(nodes)}), {served.where} "
+                             f"serves {image_repository(ref)}@{served.digest} now")
+    return drift
+
+
+def lock_drift(lock: dict, spec: LabSpec, serves: Callable[[str], Served]) -> list[str]:
+    """How what the deploy would install differs from the lock; [] when it matches.
+
+    `serves(ref)` says what the registry the nodes pull `ref` from serves under its tag now.
+    """
     release = spec.release
     drift = []
     if lock.get("kubernetes") != spec.kubernetes:
@@ -129,14 +235,16 @@ def lock_drift(lock: dict, spec: LabSpec) -> list[str]:
         if ref not in have:
             drift.append(f"{component}: the deploy would pull {ref}, the lock has "
                          f"{', '.join(sorted(have)) or 'no image of that repository'}")
-    return drift
+    return drift + _image_drift(lock, spec, serves)
 
 
 def refuse_drift(spec: LabSpec, lock_path: str | Path) -> None:
     """Raise LockError naming every difference between the lock and what a deploy of `spec` installs."""
-    drift = lock_drift(load_lock(lock_path), spec)
+    drift = lock_drift(load_lock(lock_path), spec, lambda ref: served_digest(*pull_source(spec, ref)))
     if drift:
         raise LockError(f"the deploy would not reproduce the lab locked in {lock_path}; nothing was changed:\n  - "
                         + "\n  - ".join(drift)
-                        + f"\nFix: use the spec's Kubernetes minor and kubelab version the lock was written with, "
-                          f"or write a new lock with `kubelab status --lock {lock_path}`")
+                        + "\nFix: use the spec's Kubernetes minor, the kubelab version and the images the lock was "
+                          "written with (a changed image: serve the locked one again, e.g. publish the bundle it "
+                          "came from), or take the new ones: rebuild the lab without the lock and write a new lock "
+                          f"with `kubelab status --lock {lock_path}`")

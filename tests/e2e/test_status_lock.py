@@ -1,8 +1,9 @@
 """`kubelab status --lock` on the real lab, and a deploy run against that lock.
 
 The lock of the lab as built reproduces it (the deploy runs, changes
-nothing); a lock that pins another containerd stops the deploy before any
-operation runs.
+nothing, so every digest the nodes' containerd recorded is the one the lab's
+mirror serves); a lock that pins another containerd, or another digest of
+one image, stops the deploy before any operation runs.
 """
 
 import json
@@ -50,4 +51,26 @@ def test_status_reads_every_node_and_its_lock_pins_the_lab(cluster_deploy, lab_s
     assert drifted.returncode != 0
     assert f"{lab_spec.workers[0].name}: the lock has containerd v2.2.0, the deploy would install " \
            f"{release.containerd}" in output
+    assert "Grand total" not in output  # stopped before a single operation
+
+
+def test_a_lock_pinning_another_digest_of_one_image_is_refused(cluster_deploy, lab_spec, lab_spec_path, tmp_path):
+    lock = tmp_path / "lab.lock.json"
+    status = subprocess.run(["kubelab", "status", "--lock", str(lock), "--spec", str(lab_spec_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0, status.stderr[-3000:]
+    document = json.loads(lock.read_text())
+    pause, worker = lab_spec.release.pause_image, lab_spec.workers[0].name
+    served = document["nodes"][worker]["images"][pause]
+    repository, _, digest = served.partition("@sha256:")
+    altered = f"{repository}@sha256:{digest[::-1]}"
+    document["nodes"][worker]["images"][pause] = altered
+    lock.write_text(json.dumps(document))
+
+    drifted = deploy_with_lock(lab_spec_path, lock)
+    output = drifted.stdout + drifted.stderr
+    assert drifted.returncode != 0
+    mirror = lab_spec.registry_mirrors["registry.k8s.io"]
+    assert f"{pause}: a changed image: the lock has {altered} ({worker}), {mirror} serves {served} now" in output
+    assert f"write a new lock with `kubelab status --lock {lock}`" in output
     assert "Grand total" not in output  # stopped before a single operation
