@@ -5,7 +5,7 @@ Stages follow kubeadm's order, and each can be run alone or re-run:
 `--data kubelab_stages=network,exercises` re-applies the CNI and exercises.
 The default runs every stage; a second run of any stage changes nothing.
 `--data kubelab_lock=FILE` (from `kubelab status --lock FILE`) stops the run
-before any host is changed when it would install other versions than the lock.
+before any host is changed when it would install other versions or image digests than the lock.
 """
 
 from pyinfra import host

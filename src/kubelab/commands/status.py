@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kubelab.commands._spec_arg import add_spec_argument, spec_from_args
+from kubelab.commands._spec_arg import add_spec_argument, locked_spec
 from kubelab.ssh import SSHPool
 from kubelab.status import VERSION_COMMANDS, lock_document, read_node
 
@@ -24,8 +24,7 @@ def register(sub) -> None:
 
 
 def _status(args) -> int:
-    spec = spec_from_args(args)
-    with SSHPool(spec) as pool:
+    with locked_spec(args, shared=True) as spec, SSHPool(spec) as pool:
         nodes = [read_node(pool.session(n.name)) for n in spec.nodes]
     document = lock_document(spec, nodes)
     text = json.dumps(document, indent=2) + "\n"
