@@ -158,8 +158,8 @@ RELEASES: dict[str, Release] = {
 # so its checksums are the ones upstream publishes beside each file.
 # A missing entry means no published table was found for that version:
 # nerdctl 2.3.5 is absent (kubespray stops at 2.3.0), so the upstream path
-# refuses it until a published value is added (the offline bundle records its
-# own checksums).
+# refuses it until a published value is added here or a lab spec pins one
+# under artifacts.sha256 (the offline bundle records its own checksums).
 CHECKSUMS: dict[tuple[str, str], str] = {
     ("kubeadm", "v1.35.4"): "0c0497da793f8897c14e45340da919534b615294a1aab69dc1998896c0f11145",
     ("kubelet", "v1.35.4"): "983a6ba5a49823dcdd745c674e5e2416377dd27d6ad1b42d2befa0fb961a19f6",
@@ -176,7 +176,8 @@ CHECKSUMS: dict[tuple[str, str], str] = {
 
 # Pinned artifacts with no published checksum to copy. Each is a known gap,
 # named with its reason, so the test that demands checksums stays strict for
-# everything else; the upstream path refuses these files, the bundle builds them.
+# everything else; the upstream path refuses these files unless the lab spec
+# pins them (artifacts.sha256), the bundle builds them.
 UNPUBLISHED: dict[tuple[str, str], str] = {
     ("nerdctl", "2.3.5"): "kubespray's checksums.yml stops at nerdctl 2.3.0; the value is only in the "
                           "release's .sha256sum file, which this machine cannot reach",
