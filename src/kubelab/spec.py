@@ -360,6 +360,9 @@ def _artifacts(r: _Reader, raw: Any, release: versions.Release) -> tuple[str, Pa
                    "but source is bundle", "remove download_mirror, or set `source: upstream`")
         r.text(mirror, "artifacts.download_mirror", _url_problem, "download_mirror: http://10.89.0.1:8080",
                _URL_RULE)
+    if "sha256" in arts and source != "upstream":
+        r.fail("artifacts.sha256", "pins apply to downloads, but source is bundle (the bundle's manifest has the "
+               "sums)", "remove sha256, or set `source: upstream`")
     sums = r.keys(arts.get("sha256", {}), "artifacts.sha256", "kubeadm: <64 hex digits>")
     known = sorted(a.filename for a in release.artifacts())
     for filename, digest in sums.items():

@@ -164,6 +164,8 @@ CASES = [
                  id="download-mirror-ftp"),
     pytest.param({"artifacts": {"source": "bundle", "bundle": "/b", "download_mirror": "http://10.0.0.5"}},
                  "artifacts.download_mirror", id="download-mirror-with-bundle"),
+    pytest.param({"artifacts": {"source": "bundle", "bundle": "/b", "sha256": {"kubeadm": "0" * 64}}},
+                 "artifacts.sha256", id="sha256-with-bundle"),
     pytest.param({"artifacts": {"source": "bundle", "bundle": ""}}, "artifacts.bundle", id="bundle-empty"),
 ]
 
