@@ -5,17 +5,18 @@ join only where the kubelet has no kubeconfig. The join token is made at run
 time on the control plane, moved in a 0600 file, and never printed.
 """
 
-import os
 from io import StringIO
+from pathlib import Path
 
 from pyinfra import host, state
-from pyinfra.api import deploy
+from pyinfra.api import FunctionCommand, deploy, operation
 from pyinfra.api.command import StringCommand
+from pyinfra.facts.files import Sha256File
 from pyinfra.operations import files, python, server, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.binaries import install_binaries
-from kubelab import cni, kubeadm, paths
+from kubelab import cni, configs, kubeadm, kubeconfig, paths
 from kubelab.errors import KubelabError
 from kubelab.facts import CgroupVersion, InContainer, KubeadmState, ListeningTCPPorts, ObjectField
 
@@ -96,10 +97,8 @@ def api_server_ready():
     # node, is what makes the workers' joins wait for the control plane's init.
     if _cluster_built():
         return
-    address = host.data.kubelab_spec.control_plane.address
     server.shell(name="the API server answers /readyz", commands=[
-        f"for i in $(seq 90); do curl -fsk --max-time 2 https://{address}:{kubeadm.API_PORT}/readyz "
-        ">/dev/null && exit 0; sleep 2; done; echo 'API server not ready after 180 s' >&2; exit 1"])
+        configs.api_ready_command(host.data.kubelab_spec.control_plane.address, kubeadm.API_PORT)])
 
 
 @deploy("kubeadm join")
@@ -116,7 +115,7 @@ def _join(spec, node, facts):
     ok, out = control.run_shell_command(
         StringCommand("kubeadm", "token", "create", "--kubeconfig", kubeadm.ADMIN_CONF, "--ttl", "15m",
                       "--print-join-command"),
-        print_output=False, print_input=False)
+        print_output=False, print_input=False, **_as_root(control))
     if not ok:
         raise KubelabError(f"{control.name}: `kubeadm token create` failed: {out.stderr}. "
                            "Fix: check the control plane with `kubectl get nodes` on it, then re-run")
@@ -124,14 +123,40 @@ def _join(spec, node, facts):
     text = kubeadm.join_config(spec, node, facts, token, ca_hash)
     # The directory is 0700, so the token file is never readable by others,
     # and it is removed whatever kubeadm join does.
-    host.run_shell_command(StringCommand("install", "-d", "-m", "700", "/etc/kubernetes/kubelab"))
-    host.put_file(StringIO(text), kubeadm.JOIN_CONFIG)
+    host.run_shell_command(StringCommand("install", "-d", "-m", "700", "/etc/kubernetes/kubelab"), **_as_root(host))
+    _put_private(text, kubeadm.JOIN_CONFIG)
     ok, out = host.run_shell_command(
         StringCommand(f"chmod 600 {kubeadm.JOIN_CONFIG} && kubeadm join --config {kubeadm.JOIN_CONFIG}; "
                       f"rc=$?; rm -f {kubeadm.JOIN_CONFIG}; exit $rc"),
-        print_output=False, print_input=False)
+        print_output=False, print_input=False, **_as_root(host))
     if not ok:
         raise KubelabError(f"{host.name}: kubeadm join failed: {_redact(out.stderr, token)}")
+
+
+def _put_private(text: str, dest: str) -> None:
+    """Upload a secret to a root-only path without it ever being readable by others on the node.
+
+    With sudo, pyinfra uploads to a temporary file first, by default in /tmp
+    with the SSH user's umask; here that file is in a directory only the SSH
+    user can enter, removed afterwards.
+    """
+    root = _as_root(host)
+    staging = None
+    if root:
+        ok, out = host.run_shell_command(StringCommand("mktemp", "-d"), print_output=False, print_input=False)
+        staging = out.stdout.strip()
+        if not ok or not staging.startswith("/"):
+            raise KubelabError(f"{host.name}: `mktemp -d` failed: {out.stderr.strip()[:500]}. "
+                               "Fix: check that the SSH user can write to its temporary directory")
+    try:
+        uploaded = host.put_file(StringIO(text), dest, remote_temp_filename=staging and f"{staging}/upload",
+                                 print_output=False, print_input=False, **root)
+    finally:
+        if staging:
+            host.run_shell_command(StringCommand("rm", "-rf", staging))
+    if not uploaded:
+        raise KubelabError(f"{host.name}: uploading {dest} failed (see the output above). "
+                           "Fix: check the node's disk and that the SSH user may sudo, then re-run")
 
 
 def _redact(text: str, secret: str) -> str:
@@ -166,6 +191,32 @@ def _cluster_built() -> bool:
 @deploy("Operator kubeconfig")
 def operator_kubeconfig():
     local = paths.lab_dir(host.data.kubelab_spec.name) / "kubeconfig"
-    local.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fetched = files.get(name=f"admin kubeconfig -> {local}", src=kubeadm.ADMIN_CONF, dest=str(local))
-    python.call(name="kubeconfig is 0600", function=os.chmod, path=local, mode=0o600, _if=fetched.did_change)
+    admin_kubeconfig(name=f"admin kubeconfig -> {local} (0600)", local=str(local))
+
+
+@operation()
+def admin_kubeconfig(local: str):
+    """Copy the node's admin.conf to `local` when it differs, reading it as root with no copy on the node."""
+    # Read at execution time, after kubeadm init wrote it; None until then.
+    remote = host.get_fact(Sha256File, path=kubeadm.ADMIN_CONF)
+    if not kubeconfig.is_current(Path(local), remote):
+        yield FunctionCommand(_copy_admin_kubeconfig, (Path(local),), {})
+
+
+def _copy_admin_kubeconfig(state, host, local: Path) -> bool:
+    command = StringCommand("base64", "-w0", kubeadm.ADMIN_CONF)
+    ok, out = host.run_shell_command(command, print_output=False, print_input=False, **_as_root(host))
+    if not ok:
+        raise KubelabError(f"{host.name}: `{command}` failed: {out.stderr.strip()[:500]}. "
+                           "Fix: check that kubeadm init finished on it, then re-run the deploy")
+    kubeconfig.save(local, out.stdout, host.name, str(command))
+    return True
+
+
+def _as_root(target) -> dict:
+    """Connector arguments for a command or upload that needs root: sudo when the SSH user is not root.
+
+    Commands a Python callback runs on a host bypass the operation's arguments,
+    so the inventory's `_sudo` has to be passed on by hand.
+    """
+    return {"_sudo": True} if target.data.get("_sudo") else {}

@@ -21,6 +21,8 @@ def _restrict_oom_score_adj(spec) -> bool:
 @deploy("Container runtime")
 def container_runtime():
     spec = host.data.kubelab_spec
+    # Checked first: a mirror key that would write outside certs.d stops the run before any operation.
+    mirrors = configs.registry_mirror_files(spec)
     install_binaries("containerd", "runc", "cni-plugins")
     files.directory(name="CNI config directory", path="/etc/cni/net.d")
 
@@ -28,10 +30,8 @@ def container_runtime():
         files.put(name="containerd config", src=StringIO(configs.containerd_config(
             spec, _restrict_oom_score_adj(spec))), dest="/etc/containerd/config.toml", mode="644"),
     ]
-    for registry, mirror in sorted(spec.registry_mirrors.items()):
-        changed.append(files.put(name=f"registry mirror for {registry}",
-                                 src=StringIO(configs.hosts_toml(registry, mirror)),
-                                 dest=f"{configs.CERTS_DIR}/{registry}/hosts.toml", mode="644"))
+    for registry, dest, text in mirrors:
+        changed.append(files.put(name=f"registry mirror for {registry}", src=StringIO(text), dest=dest, mode="644"))
     unit = files.put(name="containerd systemd unit", src=StringIO(configs.CONTAINERD_UNIT),
                      dest="/etc/systemd/system/containerd.service", mode="644")
     systemd.daemon_reload(name="systemd sees the containerd unit", _if=unit.did_change)

@@ -7,7 +7,15 @@ and act on them, so VMs and node containers take the same code path.
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra.api import FactBase
+from pyinfra.api.exceptions import FactProcessError
+
+
+def _unexpected(fact: FactBase, output, expected: str) -> FactProcessError:
+    """The error pyinfra reports for the host (failing it) when a fact's command printed something else."""
+    return FactProcessError(f"`{fact.command()}` printed {list(output)[:5]!r}, not {expected}")
 
 
 class CgroupVersion(FactBase):
@@ -62,7 +70,13 @@ class KernelFeatures(FactBase):
         return "; ".join(checks)
 
     def process(self, output) -> dict[str, str]:
-        return dict(line.split() for line in output if line.strip())
+        try:
+            features = dict(line.split() for line in output if line.strip())
+        except ValueError:  # a line of other than two words
+            features = {}
+        if set(features) != set(KERNEL_FEATURES) or set(features.values()) - {"present", "loadable", "missing"}:
+            raise _unexpected(self, output, "a `MODULE present|loadable|missing` line per module")
+        return features
 
 
 class KubeadmState(FactBase):
@@ -92,7 +106,13 @@ class SwapState(FactBase):
                 "echo fstab $(awk '!/^[[:space:]]*#/ && $3 == \"swap\"' /etc/fstab 2>/dev/null | wc -l)")
 
     def process(self, output) -> dict[str, int]:
-        return {key: int(value) for key, value in (line.split() for line in output)}
+        try:
+            counts = {key: int(value) for key, value in (line.split() for line in output)}
+        except ValueError:  # a line of other than two words, or a count that is no number
+            counts = {}
+        if set(counts) != {"active", "fstab"}:
+            raise _unexpected(self, output, "`active N` and `fstab N` lines")
+        return counts
 
 
 class ListeningTCPPorts(FactBase):
@@ -122,8 +142,10 @@ class ObjectField(FactBase):
     """One field of one API object by JSONPath, read with the node's admin kubeconfig ('' when absent)."""
 
     def command(self, kind: str, namespace: str, object_name: str, jsonpath: str) -> str:
-        return (f"kubectl --kubeconfig /etc/kubernetes/admin.conf -n {namespace} get {kind} {object_name} "
-                f"-o jsonpath='{{{jsonpath}}}' 2>/dev/null || true")
+        # Namespace and name come from manifests: quoted, they stay one argument each.
+        argv = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "-n", namespace, "get", kind, object_name,
+                "-o", f"jsonpath={{{jsonpath}}}"]
+        return f"{shlex.join(argv)} 2>/dev/null || true"
 
     def default(self) -> str:
         return ""

@@ -24,12 +24,13 @@ One parser per tool output, each written against the shapes in upstream source:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shlex
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from kubelab.errors import KubelabError
 from kubelab.ssh import CommandResult, Session
@@ -45,6 +46,9 @@ POD_NAMESPACE = "io.kubernetes.pod.namespace"
 CONTAINER_NAME = "io.kubernetes.container.name"
 RESTART_COUNT = "io.kubernetes.container.restartCount"
 
+# ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+_DIGITS = re.compile(r"[0-9]+")
+
 # Named explicitly so crictl never probes other sockets (and warns on stderr).
 CRI_ENDPOINT = "unix:///run/containerd/containerd.sock"
 CRICTL = f"crictl --runtime-endpoint {CRI_ENDPOINT}"
@@ -56,7 +60,7 @@ class RuntimeOutputError(KubelabError):
 
     def __init__(self, what: str, problem: str, fix: str = "compare the tool's version with the one in the lab spec",
                  node: str | None = None):
-        self.what, self.problem, self.node = what, problem, node
+        self.what, self.problem, self.fix, self.node = what, problem, fix, node
         super().__init__(f"{what}: {problem}. Fix: {fix}")
 
 
@@ -124,7 +128,7 @@ class Container:
     @property
     def restart_count(self) -> int | None:
         value = self.annotations.get(RESTART_COUNT)
-        return int(value) if value is not None and value.isdigit() else None
+        return int(value) if value is not None and _DIGITS.fullmatch(value) else None
 
 
 @dataclass(frozen=True)
@@ -158,26 +162,42 @@ def image_repository(ref: str) -> str:
     return head if sep and "/" not in tail else ref
 
 
-def parse_images(text: str) -> list[Image]:
+def _parser(what: str):
+    """Make a parser's every failure on unexpected output a RuntimeOutputError naming the tool.
+
+    The parsers read what a node printed; a field of the wrong type (a list
+    where an object belongs, letters in a pid) must not escape as a bare
+    KeyError or ValueError. The wrapped function gets `what` as its second argument.
+    """
+    def wrap(parse):
+        @functools.wraps(parse)
+        def parser(text: str):
+            try:
+                return parse(text, what)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+                raise RuntimeOutputError(what, f"unexpected shape ({type(exc).__name__}: {str(exc)[:200]})") from None
+        return parser
+    return wrap
+
+
+@_parser("crictl images -o json")
+def parse_images(text: str, what: str) -> list[Image]:
     """`crictl images -o json` -> images."""
-    what = "crictl images -o json"
     doc = _json(text, what)
     return [Image(_get(item, "id", what, str), tuple(item.get("repoTags") or ()), tuple(item.get("repoDigests") or ()))
             for item in _get(doc, "images", what, list)]
 
 
-def parse_pods(text: str) -> list[Sandbox]:
+@_parser("crictl pods -o json")
+def parse_pods(text: str, what: str) -> list[Sandbox]:
     """`crictl pods -o json` -> sandboxes."""
-    doc = _json(text, "crictl pods -o json")
-    items = _get(doc, "items", "crictl pods -o json", list)
-    return [_sandbox(item, "crictl pods -o json") for item in items]
+    return [_sandbox(item, what) for item in _get(_json(text, what), "items", what, list)]
 
 
-def parse_ps(text: str) -> list[Container]:
+@_parser("crictl ps -o json")
+def parse_ps(text: str, what: str) -> list[Container]:
     """`crictl ps -a -o json` -> containers (without the inspect-only fields)."""
-    doc = _json(text, "crictl ps -o json")
-    items = _get(doc, "containers", "crictl ps -o json", list)
-    return [_container(item, "crictl ps -o json") for item in items]
+    return [_container(item, what) for item in _get(_json(text, what), "containers", what, list)]
 
 
 def _inspected(text: str, what: str, kind: str) -> tuple[dict, dict]:
@@ -188,16 +208,16 @@ def _inspected(text: str, what: str, kind: str) -> tuple[dict, dict]:
     return _get(doc, "status", what, dict), _info(doc, what)
 
 
-def parse_inspect(text: str) -> Container:
+@_parser("crictl inspect -o json")
+def parse_inspect(text: str, what: str) -> Container:
     """`crictl inspect -o json ID` (one ID) -> the container with pid, exit code and mounts."""
-    what = "crictl inspect -o json"
     status, info = _inspected(text, what, "container")
     # ContainerStatus has no sandbox ID; containerd's verbose info carries it.
     base = _container({**status, "podSandboxId": info.get("sandboxID", "")}, what)
     return replace(
         base,
-        started=_time(status.get("startedAt")),
-        finished=_time(status.get("finishedAt")),
+        started=_time(status.get("startedAt"), what),
+        finished=_time(status.get("finishedAt"), what),
         # CRI defines the exit code only for a container that finished.
         exit_code=int(status.get("exitCode", 0)) if base.state == CONTAINER_EXITED else None,
         reason=status.get("reason") or None,
@@ -206,9 +226,9 @@ def parse_inspect(text: str) -> Container:
     )
 
 
-def parse_inspectp(text: str) -> Sandbox:
+@_parser("crictl inspectp -o json")
+def parse_inspectp(text: str, what: str) -> Sandbox:
     """`crictl inspectp -o json ID` (one ID) -> the sandbox with its pause pid, image and netns."""
-    what = "crictl inspectp -o json"
     status, info = _inspected(text, what, "sandbox")
     network = status.get("network") or {}
     return replace(
@@ -222,9 +242,9 @@ def parse_inspectp(text: str) -> Sandbox:
     )
 
 
-def parse_nerdctl_ps(text: str) -> list[ContainerdContainer]:
+@_parser("nerdctl ps --format json")
+def parse_nerdctl_ps(text: str, what: str) -> list[ContainerdContainer]:
     """`nerdctl ps -a --no-trunc --format json` (one JSON object per line) -> containers."""
-    what = "nerdctl ps --format json"
     records = []
     for line in text.splitlines():
         if not line.strip():
@@ -232,15 +252,15 @@ def parse_nerdctl_ps(text: str) -> list[ContainerdContainer]:
         item = _json(line, what)
         records.append(ContainerdContainer(
             id=_get(item, "ID", what, str), image=item.get("Image", ""), runtime=item.get("Runtime", ""),
-            status=item.get("Status"), created=_time(item.get("CreatedAt")),
+            status=item.get("Status"), created=_time(item.get("CreatedAt"), what),
             labels=_nerdctl_labels(item.get("Labels", "")),
         ))
     return records
 
 
-def parse_ctr_containers(text: str) -> list[ContainerdContainer]:
+@_parser("ctr containers ls")
+def parse_ctr_containers(text: str, what: str) -> list[ContainerdContainer]:
     """`ctr containers ls` (a CONTAINER IMAGE RUNTIME table) -> containers."""
-    what = "ctr containers ls"
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines or lines[0].split() != ["CONTAINER", "IMAGE", "RUNTIME"]:
         raise RuntimeOutputError(what, f"expected a CONTAINER IMAGE RUNTIME header, got {text[:80]!r}")
@@ -266,29 +286,29 @@ class NodeRuntime:
         return self.session.node.name
 
     def sandboxes(self) -> list[Sandbox]:
-        return parse_pods(self._stdout(f"{CRICTL} pods -o json"))
+        return self._parsed(f"{CRICTL} pods -o json", parse_pods)
 
     def containers(self) -> list[Container]:
-        return parse_ps(self._stdout(f"{CRICTL} ps -a -o json"))
+        return self._parsed(f"{CRICTL} ps -a -o json", parse_ps)
 
     def inspect(self, container_id: str) -> Container:
-        return parse_inspect(self._stdout(f"{CRICTL} inspect -o json {shlex.quote(container_id)}"))
+        return self._parsed(f"{CRICTL} inspect -o json {shlex.quote(container_id)}", parse_inspect)
 
     def inspectp(self, sandbox_id: str) -> Sandbox:
-        return parse_inspectp(self._stdout(f"{CRICTL} inspectp -o json {shlex.quote(sandbox_id)}"))
+        return self._parsed(f"{CRICTL} inspectp -o json {shlex.quote(sandbox_id)}", parse_inspectp)
 
     def images(self) -> list[Image]:
-        return parse_images(self._stdout(f"{CRICTL} images -o json"))
+        return self._parsed(f"{CRICTL} images -o json", parse_images)
 
     def remove_sandbox(self, sandbox_id: str) -> CommandResult:
         """`crictl rmp`: stop and remove a sandbox and its containers (the kubelet may have raced us to it)."""
         return self.session.run(f"{CRICTL} rmp --force {shlex.quote(sandbox_id)}")
 
     def nerdctl_containers(self) -> list[ContainerdContainer]:
-        return parse_nerdctl_ps(self._stdout(f"nerdctl --namespace {K8S_NAMESPACE} ps -a --no-trunc --format json"))
+        return self._parsed(f"nerdctl --namespace {K8S_NAMESPACE} ps -a --no-trunc --format json", parse_nerdctl_ps)
 
     def ctr_containers(self) -> list[ContainerdContainer]:
-        return parse_ctr_containers(self._stdout(f"ctr -n {K8S_NAMESPACE} containers ls"))
+        return self._parsed(f"ctr -n {K8S_NAMESPACE} containers ls", parse_ctr_containers)
 
     def logs(self, container_id: str, tail: int = 200) -> CommandResult:
         """The container's log as crictl prints it: its stdout on stdout, its stderr on stderr."""
@@ -306,8 +326,19 @@ class NodeRuntime:
                 "check that containerd is running and crictl/nerdctl/ctr are installed on the node", node=self.node)
         return result
 
-    def _stdout(self, command: str) -> str:
-        return self._checked(command).stdout
+    def _parsed(self, command: str, parse: Callable[[str], Any]) -> Any:
+        """The command's stdout through its parser; what the parser cannot read names this node and command."""
+        result = self._checked(command)
+        where = f"node {self.node}: `{command}`"
+        if result.truncated:
+            raise RuntimeOutputError(where, f"printed more than {self.session.max_output} bytes, so kubelab "
+                                            f"read only the start", "remove what the node does not need "
+                                            "(old containers, images), or raise the session's max_output",
+                                     node=self.node)
+        try:
+            return parse(result.stdout)
+        except RuntimeOutputError as exc:
+            raise RuntimeOutputError(where, exc.problem, exc.fix, node=self.node) from None
 
 
 def _json(text: str, what: str) -> Any:
@@ -315,6 +346,8 @@ def _json(text: str, what: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise RuntimeOutputError(what, f"not JSON ({exc.msg} at line {exc.lineno}): {text[:80]!r}") from None
+    except RecursionError:
+        raise RuntimeOutputError(what, f"JSON nested too deeply to read: {text[:80]!r}") from None
 
 
 def _get(doc: Any, key: str, what: str, kind: type) -> Any:
@@ -336,7 +369,7 @@ def _sandbox(item: dict, what: str) -> Sandbox:
     return Sandbox(
         id=_get(item, "id", what, str), pod_name=meta.get("name", ""), namespace=meta.get("namespace", ""),
         uid=meta.get("uid", ""), attempt=int(meta.get("attempt", 0)), state=str(item.get("state", "")),
-        created=_time(item.get("createdAt")), labels=dict(item.get("labels") or {}),
+        created=_time(item.get("createdAt"), what), labels=dict(item.get("labels") or {}),
         annotations=dict(item.get("annotations") or {}), runtime_handler=item.get("runtimeHandler", ""),
     )
 
@@ -347,7 +380,7 @@ def _container(item: dict, what: str) -> Container:
         id=_get(item, "id", what, str), name=meta.get("name", ""), sandbox_id=item.get("podSandboxId", ""),
         state=str(item.get("state", "")), image=(item.get("image") or {}).get("image", ""),
         image_ref=item.get("imageRef", ""), attempt=int(meta.get("attempt", 0)),
-        created=_time(item.get("createdAt")), labels=dict(item.get("labels") or {}),
+        created=_time(item.get("createdAt"), what), labels=dict(item.get("labels") or {}),
         annotations=dict(item.get("annotations") or {}),
     )
 
@@ -367,11 +400,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
-def _time(value: Any) -> datetime | None:
+def _time(value: Any, what: str) -> datetime | None:
     """A CRI time: int64 nanoseconds (as a JSON string or number) or RFC 3339; zero is None."""
     if value in (None, "", 0, "0"):
         return None
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+    if isinstance(value, int) or (isinstance(value, str) and _DIGITS.fullmatch(value)):
         return _EPOCH + timedelta(microseconds=int(value) // 1000)
     text = _FRACTION.sub(r"\1", str(value)).replace("Z", "+00:00")
     try:
@@ -379,7 +412,7 @@ def _time(value: Any) -> datetime | None:
     except ValueError:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
-        raise RuntimeOutputError("runtime time", f"cannot read {value!r} as an RFC 3339 time with an offset")
+        raise RuntimeOutputError(what, f"cannot read {value!r} as an RFC 3339 time with an offset")
     # crictl prints Go's zero time (year 1) or the Unix epoch for "never".
     return None if parsed <= _EPOCH else parsed
 

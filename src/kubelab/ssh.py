@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 120.0
+# Per stream and command. Beyond it output is read and dropped, so the command
+# still finishes (a writer blocked on a full channel would never exit) while
+# memory stays bounded; the result says it was truncated.
+MAX_OUTPUT_BYTES = 8 * 1024 * 1024
 
 
 class SSHError(KubelabError):
@@ -64,6 +68,10 @@ class CommandFailed(SSHError):
     """A command the caller needed to succeed exited non-zero."""
 
 
+class ConnectionLost(HostUnreachable):
+    """The connection broke while a command ran; its outcome on the node is unknown."""
+
+
 @dataclass(frozen=True)
 class CommandResult:
     node: str
@@ -72,6 +80,8 @@ class CommandResult:
     stdout: str
     stderr: str
     seconds: float
+    # True when stdout or stderr went over MAX_OUTPUT_BYTES and holds only its start.
+    truncated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -79,7 +89,8 @@ class CommandResult:
 
     def as_evidence(self) -> dict:
         return {"node": self.node, "command": self.command, "exit_code": self.exit_code,
-                "stdout": self.stdout, "stderr": self.stderr, "seconds": round(self.seconds, 3)}
+                "stdout": self.stdout, "stderr": self.stderr, "seconds": round(self.seconds, 3),
+                "truncated": self.truncated}
 
 
 @dataclass
@@ -98,6 +109,18 @@ def _recording(recorders: list[list[CommandResult]]) -> Iterator[list[CommandRes
         recorders.remove(results)
 
 
+class _Capped:
+    """One output stream, kept up to a byte limit; what comes after is counted and dropped."""
+
+    def __init__(self, limit: int):
+        self.limit, self.data, self.dropped = limit, bytearray(), 0
+
+    def add(self, chunk: bytes) -> None:
+        room = self.limit - len(self.data)
+        self.data += chunk[:room]
+        self.dropped += max(len(chunk) - room, 0)
+
+
 class _RejectUnknownKey(paramiko.RejectPolicy):
     """RejectPolicy that names the node, the key it offered and how to trust it."""
 
@@ -110,7 +133,8 @@ class _RejectUnknownKey(paramiko.RejectPolicy):
         raise UnknownHostKey(
             s, f"host key {key.get_name()} {key.fingerprint} is not in {known}",
             f"check that fingerprint on the node (`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub`), then add it with "
-            f"`ssh-keyscan -p {s.ssh.port} {s.node.address} >> {known}`; for a throwaway local lab only, "
+            f"`ssh-keyscan -p {s.ssh.port} {shlex.quote(s.node.address)} >> {shlex.quote(known)}`; "
+            f"for a throwaway local lab only, "
             f"set `ssh.strict_host_key_checking: false` in the spec")
 
 
@@ -118,11 +142,13 @@ class Session:
     """One node's SSH connection, opened on first use and reused until closed."""
 
     def __init__(self, node: Node, ssh: SSH, *, connect_timeout: float = CONNECT_TIMEOUT,
-                 command_timeout: float = COMMAND_TIMEOUT, counters: Counters | None = None,
+                 command_timeout: float = COMMAND_TIMEOUT, max_output: int = MAX_OUTPUT_BYTES,
+                 counters: Counters | None = None,
                  recorders: list[list[CommandResult]] | None = None,
                  warn_unverified: Callable[[str], None] | None = None):
         self.node, self.ssh = node, ssh
         self.connect_timeout, self.command_timeout = connect_timeout, command_timeout
+        self.max_output = max_output
         self.counters = counters if counters is not None else Counters()
         # Shared with a pool so one recording sees every node's commands.
         self._recorders = recorders if recorders is not None else []
@@ -132,6 +158,18 @@ class Session:
     @property
     def target(self) -> str:
         return f"{self.ssh.user}@{self.node.address}:{self.ssh.port}"
+
+    @property
+    def known_hosts_name(self) -> str:
+        """The node's name as known_hosts holds it: OpenSSH and paramiko write `[address]:port` off port 22."""
+        return self.node.address if self.ssh.port == 22 else f"[{self.node.address}]:{self.ssh.port}"
+
+    def forget_key_command(self) -> str:
+        """The `ssh-keygen -R` that removes this node's entry from the known_hosts in use."""
+        known = self.ssh.known_hosts or "~/.ssh/known_hosts"
+        # ~ stays unquoted so the shell expands it.
+        where = "" if self.ssh.known_hosts is None else f" -f {shlex.quote(known)}"
+        return f"ssh-keygen -R {shlex.quote(self.known_hosts_name)}{where}"
 
     @property
     def connected(self) -> bool:
@@ -178,8 +216,8 @@ class Session:
             raise HostKeyMismatch(
                 self, f"host key {exc.key.fingerprint} differs from the one in {known} "
                       f"({exc.expected_key.fingerprint})",
-                f"if the node was rebuilt, remove the old entry with `ssh-keygen -R '[{self.node.address}]:"
-                f"{self.ssh.port}' -f {known}` and add the new key; otherwise stop: this may not be your node",
+                f"if the node was rebuilt, remove the old entry with `{self.forget_key_command()}` and add "
+                f"the new key; otherwise stop: this may not be your node",
             ) from None
         except paramiko.AuthenticationException as exc:
             client.close()
@@ -223,47 +261,66 @@ class Session:
         timeout = self.command_timeout if timeout is None else timeout
         self.connect()
         started = time.monotonic()
-        deadline = started + timeout
         try:
             chan = self._client.get_transport().open_session(timeout=self.connect_timeout)
-        except paramiko.SSHException as exc:
+        except (paramiko.SSHException, EOFError, OSError) as exc:
             self.close()
-            raise HostUnreachable(self, f"connection lost: {exc}",
-                                  "check that the node is still up; the next command reconnects") from None
+            raise ConnectionLost(self, f"connection lost before `{text}` could start: {exc or type(exc).__name__}",
+                                 "check that the node is still up; the next command reconnects") from None
         self.counters.commands_run += 1
         log.debug("ssh %s: %s", self.node.name, text)
         try:
-            chan.exec_command(wire)
-            out, err = bytearray(), bytearray()
-            # The channel's fileno becomes readable on stdout, stderr and EOF,
-            # so select waits for whichever comes without busy polling.
-            while True:
-                while chan.recv_ready():
-                    out += chan.recv(65536)
-                while chan.recv_stderr_ready():
-                    err += chan.recv_stderr(65536)
-                if chan.eof_received and not chan.recv_ready() and not chan.recv_stderr_ready():
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise CommandTimeout(self, f"`{text}` did not finish within {timeout:g} s",
-                                         "raise the timeout, or check the node for a hung runtime")
-                select.select([chan], [], [], remaining)
-            # sshd sends the exit status after EOF; wait for it within the same deadline.
-            if not chan.status_event.wait(max(deadline - time.monotonic(), 0.1)):
-                raise CommandTimeout(self, f"`{text}` sent no exit status within {timeout:g} s",
-                                     "check the node's sshd")
-            exit_code = chan.exit_status
+            exit_code, out, err = self._exchange(chan, wire, text, timeout, started + timeout)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            self.close()
+            raise ConnectionLost(self, f"connection lost while `{text}` ran: {exc or type(exc).__name__}",
+                                 "check the node (it may have rebooted or sshd restarted), then re-run: "
+                                 "whether the command finished there is unknown") from None
         finally:
             chan.close()
-        result = CommandResult(self.node.name, text, exit_code, out.decode(errors="replace"),
-                               err.decode(errors="replace"), time.monotonic() - started)
+        result = CommandResult(self.node.name, text, exit_code, out.data.decode(errors="replace"),
+                               err.data.decode(errors="replace"), time.monotonic() - started,
+                               truncated=bool(out.dropped or err.dropped))
+        if result.truncated:
+            log.warning("ssh %s: `%s` printed more than %d bytes on a stream; kept the first %d of each, dropped "
+                        "%d", self.node.name, text, self.max_output, self.max_output, out.dropped + err.dropped)
         for recorder in self._recorders:
             recorder.append(result)
         if check and not result.ok:
             raise CommandFailed(self, f"`{text}` exited {exit_code}: {result.stderr.strip()[:500]}",
                                 "run it by hand on the node to see why")
         return result
+
+    def _exchange(self, chan: paramiko.Channel, wire: str, text: str, timeout: float,
+                  deadline: float) -> tuple[int, _Capped, _Capped]:
+        """Start the command, collect both streams (capped) and its exit status before the deadline."""
+        chan.exec_command(wire)
+        out, err = _Capped(self.max_output), _Capped(self.max_output)
+        # The channel's fileno becomes readable on stdout, stderr, EOF and a
+        # dropped connection, so select waits for whichever comes without busy polling.
+        while True:
+            while chan.recv_ready():
+                out.add(chan.recv(65536))
+            while chan.recv_stderr_ready():
+                err.add(chan.recv_stderr(65536))
+            if chan.eof_received and not chan.recv_ready() and not chan.recv_stderr_ready():
+                break
+            if chan.closed:
+                raise EOFError("the channel closed before the command's output ended")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CommandTimeout(self, f"`{text}` did not finish within {timeout:g} s",
+                                     "raise the timeout, or check the node for a hung runtime")
+            select.select([chan], [], [], remaining)
+        # sshd sends the exit status after EOF; wait for it within the same deadline.
+        if not chan.status_event.wait(max(deadline - time.monotonic(), 0.1)):
+            raise CommandTimeout(self, f"`{text}` sent no exit status within {timeout:g} s",
+                                 "check the node's sshd")
+        # -1 is also what a command killed by a signal leaves (sshd sends no
+        # status then); only with the connection gone is it a lost answer.
+        if chan.exit_status == -1 and not chan.get_transport().is_active():
+            raise EOFError("the connection closed before the command's exit status came")
+        return chan.exit_status, out, err
 
     def record(self) -> contextlib.AbstractContextManager[list[CommandResult]]:
         """Collect every command result this session produces inside a `with` block."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -18,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from kubelab.runtime import CRICTL, NodeRuntime, RuntimeOutputError
 from kubelab.spec import parse_spec
-from kubelab.ssh import (AuthenticationFailed, CommandFailed, CommandTimeout, HostKeyMismatch,
-                         HostUnreachable, Session, SSHPool, UnknownHostKey)
+from kubelab.ssh import (MAX_OUTPUT_BYTES, AuthenticationFailed, CommandFailed, CommandTimeout, ConnectionLost,
+                         HostKeyMismatch, HostUnreachable, Session, SSHPool, UnknownHostKey)
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +63,12 @@ PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
+SetEnv PATH={d}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 """)
+    # A stand-in crictl that prints whatever a test left in crictl.out: real SSH, chosen output.
+    (d / "bin").mkdir()
+    (d / "bin" / "crictl").write_text(f"#!/bin/sh\ncat {d}/crictl.out\n")
+    (d / "bin" / "crictl").chmod(0o755)
     # sshd refuses to start without its privilege-separation directory.
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     log = open(d / "sshd.log", "wb")
@@ -152,13 +159,67 @@ def test_unknown_host_key_is_rejected_naming_host_key_and_fix(sshd, tmp_path):
     assert pool.counters.connections_opened == 0 and pool.counters.commands_run == 0
 
 
-def test_a_changed_host_key_is_refused(sshd, tmp_path):
+def test_a_changed_host_key_is_refused_and_the_hinted_command_forgets_it(sshd, tmp_path):
     other = (sshd["dir"] / "other_key.pub").read_text().split()
     wrong = tmp_path / "known_hosts"
-    wrong.write_text(f"[127.0.0.1]:{sshd['port']} {other[0]} {other[1]}\n")
+    wrong.write_text(f"[127.0.0.1]:{sshd['port']} {other[0]} {other[1]}\n127.0.0.2 {other[0]} {other[1]}\n")
     with SSHPool(_spec(sshd, known_hosts=wrong)) as pool, pytest.raises(HostKeyMismatch) as err:
         pool.session("n1").run("true")
-    assert sshd["fingerprint"] in str(err.value) and "ssh-keygen -R" in str(err.value)
+    assert sshd["fingerprint"] in str(err.value)
+    hint = re.search(r"`(ssh-keygen -R [^`]+)`", str(err.value)).group(1)
+    assert hint == f"ssh-keygen -R '[127.0.0.1]:{sshd['port']}' -f {wrong}"
+    # The hint, run as printed, removes exactly the stale entry, and the node is then trusted again.
+    subprocess.run(hint, shell=True, check=True, capture_output=True)
+    assert wrong.read_text() == f"127.0.0.2 {other[0]} {other[1]}\n"
+    host_pub = (sshd["dir"] / "host_key.pub").read_text().split()
+    with wrong.open("a") as known:
+        known.write(f"[127.0.0.1]:{sshd['port']} {host_pub[0]} {host_pub[1]}\n")
+    with SSHPool(_spec(sshd, known_hosts=wrong)) as pool:
+        assert pool.session("n1").run("echo trusted").stdout == "trusted\n"
+
+
+def test_the_forget_key_hint_on_port_22_names_the_plain_address(sshd, tmp_path):
+    # OpenSSH and paramiko write port 22 entries as the bare address; ssh-keygen -R '[a]:22' would miss them.
+    key = (sshd["dir"] / "other_key.pub").read_text().split()
+    known = tmp_path / "known hosts"
+    known.write_text(f"10.0.0.5 {key[0]} {key[1]}\n[10.0.0.5]:2222 {key[0]} {key[1]}\n")
+    nodes = [{"name": "n1", "address": "10.0.0.5", "role": "control-plane"}]
+    spec = _spec(sshd, known_hosts=known, port=22, nodes=nodes)
+    hint = Session(spec.node("n1"), spec.ssh).forget_key_command()
+    assert hint == f"ssh-keygen -R 10.0.0.5 -f '{known}'"
+    subprocess.run(hint, shell=True, check=True, capture_output=True)
+    assert known.read_text() == f"[10.0.0.5]:2222 {key[0]} {key[1]}\n"
+
+
+def test_output_over_the_cap_is_truncated_and_the_command_still_finishes(sshd):
+    with Session(_spec(sshd).node("n1"), _spec(sshd).ssh) as session:
+        big = session.run(f"head -c {MAX_OUTPUT_BYTES + 3_000_000} /dev/zero | tr '\\0' o; echo finished >&2")
+        assert len(big.stdout) == MAX_OUTPUT_BYTES and set(big.stdout) == {"o"}
+        assert big.truncated and big.ok and big.stderr == "finished\n"
+        assert big.as_evidence()["truncated"] is True
+        small = session.run("echo fits")
+        assert (small.stdout, small.truncated) == ("fits\n", False)
+        assert session.counters.connections_opened == 1
+
+
+def test_the_cap_applies_to_stderr_too(sshd):
+    spec = _spec(sshd)
+    with Session(spec.node("n1"), spec.ssh, max_output=1000) as session:
+        result = session.run("head -c 5000 /dev/zero | tr '\\0' e >&2; echo out")
+    assert (len(result.stderr), result.stdout, result.truncated) == (1000, "out\n", True)
+
+
+def test_a_connection_dropped_mid_command_names_node_and_command_then_reconnects(sshd):
+    spec = _spec(sshd)
+    with Session(spec.node("n1"), spec.ssh) as session:
+        started = time.monotonic()
+        # The command's parent is the sshd process serving this connection: killing it drops the TCP connection.
+        with pytest.raises(ConnectionLost) as err:
+            session.run("kill -9 $PPID; sleep 30")
+        assert time.monotonic() - started < 10
+        assert "n1" in str(err.value) and "kill -9 $PPID; sleep 30" in str(err.value) and "Fix:" in str(err.value)
+        assert session.run("echo back").stdout == "back\n"
+        assert session.counters.connections_opened == 2
 
 
 def test_unknown_keys_are_accepted_only_when_the_spec_asks_and_it_says_so_once(sshd, tmp_path, caplog):
@@ -210,3 +271,24 @@ def test_a_silent_port_is_unreachable_within_the_timeout(sshd):
         for conn, _ in accepted:
             conn.close()
         listener.close()
+
+
+@pytest.mark.parametrize("printed, problem", [
+    ('{"items": [{"id": "abc", "metadata": {"na', "not JSON"),
+    ('{"items": [{"id": "abc", "metadata": {"attempt": "first"}}]}', "unexpected shape"),
+])
+def test_runtime_output_kubelab_cannot_read_names_the_node_and_the_command(sshd, printed, problem):
+    (sshd["dir"] / "crictl.out").write_text(printed)
+    spec = _spec(sshd)
+    with Session(spec.node("n1"), spec.ssh) as session, pytest.raises(RuntimeOutputError) as err:
+        NodeRuntime(session).sandboxes()
+    assert str(err.value).startswith(f"node n1: `{CRICTL} pods -o json`: {problem}")
+    assert err.value.node == "n1"
+
+
+def test_runtime_output_over_the_cap_is_refused_not_parsed(sshd):
+    (sshd["dir"] / "crictl.out").write_text('{"items": []}' + " " * 2000)
+    spec = _spec(sshd)
+    with Session(spec.node("n1"), spec.ssh, max_output=1000) as session, pytest.raises(RuntimeOutputError) as err:
+        NodeRuntime(session).sandboxes()
+    assert f"node n1: `{CRICTL} pods -o json`: printed more than 1000 bytes" in str(err.value)

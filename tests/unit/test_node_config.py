@@ -1,13 +1,17 @@
 """The files kubelab writes on nodes, rendered from a spec and node facts."""
 
+import subprocess
 import tomllib
+from dataclasses import replace
 
 import pytest
 import yaml
+from pyinfra.api.exceptions import FactProcessError
 
 from kubelab import cni, configs, kubeadm
 from kubelab.deploy import parse_results
-from kubelab.errors import KubelabError
+from kubelab.errors import KubelabError, SpecError
+from kubelab.facts import KernelFeatures, ObjectField, SwapState
 from kubelab.spec import parse_spec
 
 RAW = {
@@ -50,6 +54,91 @@ def test_hosts_toml_sends_pulls_to_the_mirror_first():
     other = tomllib.loads(configs.hosts_toml("registry.k8s.io", "https://mirror.example:443"))
     assert other["server"] == "https://registry.k8s.io"
     assert other["host"]["https://mirror.example:443"]["skip_verify"] is False
+
+
+@pytest.mark.parametrize("registry, mirror", [
+    ('evil"\n[host."http://attacker"]\nskip_verify = true\nx = "', "http://10.0.0.1:5000"),
+    ("docker.io", 'http://m:5000"]\ncapabilities = ["push"]\n[host."x'),
+    ("reg\\istry", "https://mirror\u2028\x00/\\"),
+])
+def test_hostile_registry_and_mirror_values_stay_strings_in_hosts_toml(registry, mirror):
+    conf = tomllib.loads(configs.hosts_toml(registry, mirror))
+    assert list(conf) == ["server", "host"]
+    assert list(conf["host"]) == [mirror]
+    assert conf["host"][mirror]["capabilities"] == ["pull", "resolve"]
+
+
+@pytest.mark.parametrize("key", ["", ".", "..", "../etc", "a/b", "a/", "/etc/cron.d", "docker.io/../..", "a\nb",
+                                 "a\x00b", 5000])
+def test_a_mirror_key_that_would_write_outside_certs_d_is_refused_naming_it(key):
+    spec = parse_spec({**RAW, "registry_mirrors": {"docker.io": "http://10.0.0.1:5000"}}, "lab.yaml")
+    with pytest.raises(SpecError) as err:
+        configs.hosts_toml_path(spec, key)
+    assert err.value.file == "lab.yaml" and err.value.field == f"registry_mirrors.{key!r}"
+    assert "Fix:" in str(err.value)
+
+
+def test_every_mirror_key_is_checked_before_any_file_is_planned(spec):
+    hostile = replace(spec, registry_mirrors={"docker.io": "http://10.0.0.1:5000", "../../systemd/system": "http://x"})
+    with pytest.raises(SpecError, match="systemd"):
+        configs.registry_mirror_files(hostile)
+    assert configs.registry_mirror_files(spec) == [
+        ("docker.io", "/etc/containerd/certs.d/docker.io/hosts.toml",
+         configs.hosts_toml("docker.io", "http://10.0.0.1:5000"))]
+
+
+HOSTILE_WORD = "x'; touch {marker}; echo '$(touch {marker})`touch {marker}`"
+
+
+def _argv_of(command: str, tool: str, tmp_path) -> list[str]:
+    """Run `command` in a real shell where `tool` is a stand-in recording its arguments, one per line."""
+    bin_dir, argv = tmp_path / "bin", tmp_path / "argv"
+    bin_dir.mkdir()
+    (bin_dir / tool).write_text(f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a" >> {argv}; done\n')
+    (bin_dir / tool).chmod(0o755)
+    subprocess.run(["sh", "-c", command], capture_output=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    return argv.read_text().splitlines()
+
+
+def test_a_hostile_control_plane_address_stays_one_curl_argument(tmp_path):
+    marker = tmp_path / "pwned"
+    address = HOSTILE_WORD.format(marker=marker)
+    argv = _argv_of(configs.api_ready_command(address, 6443, attempts=1), "curl", tmp_path)
+    assert argv == ["-fsk", "--max-time", "2", f"https://{address}:6443/readyz"]
+    assert not marker.exists()
+
+
+def test_hostile_object_names_stay_one_kubectl_argument_each(tmp_path):
+    marker = tmp_path / "pwned"
+    name = HOSTILE_WORD.format(marker=marker)
+    command = ObjectField().command(kind="pod", namespace=f"ns {name}", object_name=name, jsonpath=".metadata.uid")
+    argv = _argv_of(command, "kubectl", tmp_path)
+    assert argv == ["--kubeconfig", "/etc/kubernetes/admin.conf", "-n", f"ns {name}", "get", "pod", name,
+                    "-o", "jsonpath={.metadata.uid}"]
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("fact, output, expected", [
+    (KernelFeatures(), ["overlay present", "br_netfilter loadable"], {"overlay": "present", "br_netfilter": "loadable"}),
+    (SwapState(), ["active 0", "fstab 2"], {"active": 0, "fstab": 2}),
+])
+def test_facts_read_what_their_commands_print(fact, output, expected):
+    assert fact.process(output) == expected
+
+
+@pytest.mark.parametrize("fact, output", [
+    (KernelFeatures(), ["overlay present", "br_netfilter"]),
+    (KernelFeatures(), ["overlay present extra", "br_netfilter present"]),
+    (KernelFeatures(), ["overlay present", "br_netfilter maybe"]),
+    (KernelFeatures(), ["sudo: a password is required"]),
+    (SwapState(), ["active x", "fstab 0"]),
+    (SwapState(), ["active 0"]),
+    (SwapState(), ["bash: tail: command not found", "active", "fstab 0"]),
+])
+def test_a_fact_whose_command_printed_something_else_fails_the_host_naming_the_command(fact, output):
+    with pytest.raises(FactProcessError) as err:
+        fact.process(output)
+    assert str(err.value).startswith(f"`{fact.command()}` printed {output!r}")
 
 
 def test_init_config_on_cgroup_v1_container_skips_only_what_it_must(spec):

@@ -21,6 +21,7 @@ from kubelab.runtime import (
     Mount,
     RuntimeOutputError,
     parse_ctr_containers,
+    parse_images,
     parse_inspect,
     parse_inspectp,
     parse_nerdctl_ps,
@@ -258,6 +259,68 @@ def test_unexpected_output_is_a_clear_error(parser, output, words):
     with pytest.raises(RuntimeOutputError) as err:
         parser(output)
     assert words in str(err.value)
+
+
+PARSERS_AND_FIXTURES = [
+    (parse_pods, "crictl-pods.json", "crictl pods -o json"),
+    (parse_ps, "crictl-ps-a.json", "crictl ps -o json"),
+    (parse_inspect, "crictl-inspect-nginx.json", "crictl inspect -o json"),
+    (parse_inspectp, "crictl-inspectp.json", "crictl inspectp -o json"),
+    (parse_images, "crictl-images.json", "crictl images -o json"),
+    (parse_nerdctl_ps, "nerdctl-ps-a.jsonl", "nerdctl ps --format json"),
+]
+
+
+@pytest.mark.parametrize("parser, fixture, tool", PARSERS_AND_FIXTURES)
+@pytest.mark.parametrize("cut", [0.1, 0.5, 0.99])
+def test_truncated_output_is_an_error_naming_the_tool(parser, fixture, tool, cut):
+    # What a dropped connection or an output cap leaves: the start of a real capture.
+    whole = text(fixture)
+    with pytest.raises(RuntimeOutputError) as err:
+        parser(whole[:int(len(whole) * cut)])
+    assert str(err.value).startswith(f"{tool}: not JSON")
+
+
+@pytest.mark.parametrize("parser, fixture, tool", PARSERS_AND_FIXTURES)
+def test_binary_garbage_is_an_error_naming_the_tool(parser, fixture, tool):
+    with pytest.raises(RuntimeOutputError) as err:
+        parser(bytes(range(256)).decode("latin-1"))
+    assert str(err.value).startswith(f"{tool}: ")
+
+
+def _edited(fixture: str, edit) -> str:
+    doc = json.loads(text(fixture))
+    edit(doc)
+    return json.dumps(doc)
+
+
+@pytest.mark.parametrize("parser, output", [
+    # Right keys, wrong types: each once escaped as a bare KeyError, TypeError or ValueError.
+    (parse_inspect, _edited("crictl-inspect-nginx.json", lambda d: d["info"].update(pid="12ab"))),
+    (parse_inspect, _edited("crictl-inspect-nginx.json", lambda d: d["status"].update(mounts=["/data"]))),
+    (parse_inspect, _edited("crictl-inspect-nginx.json", lambda d: d["status"].update(image="nginx"))),
+    (parse_inspectp, _edited("crictl-inspectp.json", lambda d: d["status"].update(network="10.0.0.1"))),
+    (parse_inspectp, _edited("crictl-inspectp.json", lambda d: d["info"]["runtimeSpec"].update(linux=[1]))),
+    (parse_pods, _edited("crictl-pods.json", lambda d: d["items"][0]["metadata"].update(attempt="first"))),
+    (parse_pods, _edited("crictl-pods.json", lambda d: d["items"][0].update(labels=["a", "b"]))),
+    (parse_pods, _edited("crictl-pods.json", lambda d: d["items"][0].update(createdAt="9" * 40))),
+    (parse_pods, _edited("crictl-pods.json", lambda d: d["items"][0].update(createdAt="²"))),
+    (parse_ps, _edited("crictl-ps-a.json", lambda d: d["containers"].append("not an object"))),
+    (parse_images, _edited("crictl-images.json", lambda d: d["images"].append(["id"]))),
+    (parse_nerdctl_ps, '{"ID": "abc", "Labels": ["k=v"]}\n'),
+    (parse_pods, "[" * 100_000 + "]" * 100_000),
+])
+def test_output_of_the_wrong_shape_is_a_runtime_output_error_naming_the_tool(parser, output):
+    with pytest.raises(RuntimeOutputError) as err:
+        parser(output)
+    tool = next(t for p, _, t in PARSERS_AND_FIXTURES if p is parser)
+    assert str(err.value).startswith(f"{tool}: ")
+
+
+def test_a_restart_count_annotation_that_is_not_a_number_is_unknown():
+    (nginx, *_) = parse_ps(_edited("crictl-ps-a.json", lambda d: d["containers"][0]["annotations"].update(
+        {"io.kubernetes.container.restartCount": "²"})))
+    assert nginx.restart_count is None
 
 
 def test_a_time_without_an_offset_is_refused():
