@@ -24,6 +24,7 @@ step does not need the identity it just removed.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from urllib.parse import urlparse
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from kubelab.baseline import (FIRST_KINDS, ApiObject, Baseline, Snapshot, baseli
 from kubelab.checks import Check, Lab, Verdict, run_check
 from kubelab.checks.clean import api_pods, clean_checks
 from kubelab.cluster import Cluster, ClusterError, kubeconfig_path
-from kubelab.deploy import run_deploy
+from kubelab.deploy import describe_failure, run_deploy
 from kubelab.errors import KubelabError
 from kubelab.exercises import apply_exercises
 from kubelab.runtime import CRICTL, NodeRuntime
@@ -236,7 +237,7 @@ done
 for link in $(ip -o link show | awk -F': ' '{{print $2}}' | cut -d@ -f1 | grep -E '^(kube-bridge|kube-dummy-if|tun-.+)$' || true); do
   ip link delete "$link"
 done
-ip route flush root {spec.pod_subnet}
+ip route flush root {shlex.quote(spec.pod_subnet)}
 # kubeadm reset's own advice; the node is the lab's, so every rule here is Kubernetes'.
 for cmd in iptables ip6tables; do
   for table in filter nat mangle; do "$cmd" -t "$table" -F; "$cmd" -t "$table" -X; done
@@ -361,8 +362,9 @@ def reset_cluster(spec: LabSpec, pool: SSHPool, spec_path: Path, inventory: str,
     with console.status("rebuilding the cluster: pyinfra deploys/lab.py (a few minutes)"):
         result = run_deploy(spec_path, inventory=inventory)
     if result.returncode != 0 or result.errors:
-        raise ResetFailed(f"the deploy failed (exit {result.returncode}); its output ends:\n"
-                          f"{result.output[-3000:]}\nFix: correct the cause, then run the cluster reset again")
+        raise ResetFailed(f"the deploy failed (exit {result.returncode}): {describe_failure(result.output)}; its "
+                          f"output ends:\n{result.output[-3000:]}\nFix: correct the cause, then run the cluster "
+                          f"reset again")
     baseline = load_baseline(spec)
     if baseline is None:
         raise ResetFailed(f"the deploy finished but recorded no baseline at {baseline_path(spec)}. "

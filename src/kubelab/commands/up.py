@@ -11,13 +11,13 @@ import time
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from kubelab import lablock, report, versions
 from kubelab.bundle.build import build_bundle
 from kubelab.commands._lab_arg import add_lab_argument
 from kubelab.commands.check import run_lab_checks
-from kubelab.deploy import run_deploy
-from kubelab.errors import KubelabError
+from kubelab.deploy import DeployFailed, run_deploy
 from kubelab.local import image, nodes
 from kubelab.spec import load_spec
 
@@ -53,10 +53,11 @@ def _build(args) -> int:
                                                         user=args.user))
     with console.status("pyinfra inventories/local.py deploys/lab.py"):
         deployed = phase("deploy", lambda: run_deploy(spec_path))
-    if deployed.returncode != 0:
-        console.print(deployed.output[-4000:])
-        raise KubelabError("the deploy failed (output above). Fix what it names, then re-run `kubelab up`: "
-                           "finished steps are skipped")
+    try:
+        deployed.check()
+    except DeployFailed:
+        console.print(Text(deployed.output[-4000:]))
+        raise
     console.print(f"deploy: {deployed.changed} change(s), {deployed.unchanged} already in place")
     verdicts = phase("checks", lambda: run_lab_checks(load_spec(spec_path)))
     report.render(verdicts, Console())

@@ -80,7 +80,7 @@ def ensure_image(console: Console | None = None) -> str:
             podman.run(["chroot", str(rootfs), "/bin/sh", "-c", SETUP])
         with console.status(f"importing {name}"):
             podman.run(["sh", "-c", f"tar -C {shlex.quote(str(rootfs))} -c . | podman import "
-                        f"--change 'CMD [\"/sbin/init\"]' --change 'ENV container=podman' - {name}"])
+                        f"--change 'CMD [\"/sbin/init\"]' --change 'ENV container=podman' - {shlex.quote(name)}"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return name
