@@ -2,6 +2,7 @@
 
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -29,3 +30,19 @@ def stop_process(proc: subprocess.Popen, grace_seconds: float = 10) -> None:
 @pytest.fixture(scope="session")
 def stop():
     return stop_process
+
+
+@pytest.fixture
+def silent_listener():
+    """A loopback port that accepts TCP and never says a word, like a hung sshd; yields the port."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        for conn, _ in accepted:
+            conn.close()
+        listener.close()

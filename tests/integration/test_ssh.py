@@ -13,7 +13,6 @@ import re
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -253,24 +252,13 @@ def test_a_closed_port_is_unreachable_within_the_timeout(sshd, free_port):
     assert "n1" in str(err.value) and "refused" in str(err.value).lower() and "Fix:" in str(err.value)
 
 
-def test_a_silent_port_is_unreachable_within_the_timeout(sshd):
-    # A listener that accepts TCP but never sends an SSH banner, like a hung sshd.
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    accepted = []
-    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
-    try:
-        spec = _spec(sshd, port=listener.getsockname()[1])
-        started = time.monotonic()
-        with SSHPool(spec, connect_timeout=1) as pool, pytest.raises(HostUnreachable) as err:
-            pool.session("n1").run("true")
-        assert time.monotonic() - started < 4
-        assert "banner" in str(err.value)
-    finally:
-        for conn, _ in accepted:
-            conn.close()
-        listener.close()
+def test_a_silent_port_is_unreachable_within_the_timeout(sshd, silent_listener):
+    spec = _spec(sshd, port=silent_listener)
+    started = time.monotonic()
+    with SSHPool(spec, connect_timeout=1) as pool, pytest.raises(HostUnreachable) as err:
+        pool.session("n1").run("true")
+    assert time.monotonic() - started < 4
+    assert "banner" in str(err.value)
 
 
 @pytest.mark.parametrize("printed, problem", [
