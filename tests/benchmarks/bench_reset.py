@@ -51,7 +51,7 @@ def make_a_mess(spec) -> None:
 
 def timed_reset(spec_path: Path, *args: str) -> float:
     started = time.monotonic()
-    result = subprocess.run(["kubelab", "reset", "--yes", "--json", "--spec", str(spec_path), *args],
+    result = subprocess.run([sys.executable, "-m", "kubelab", "reset", "--yes", "--json", "--spec", str(spec_path), *args],
                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1800)
     seconds = round(time.monotonic() - started, 1)
     if result.returncode != 0:

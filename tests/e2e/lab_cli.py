@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 
 import pytest
 
 CLI_TIMEOUT = 900
+# The kubelab beside this interpreter: CI runs the venv's python without putting the venv on PATH.
+KUBELAB = (sys.executable, "-m", "kubelab")
 
 
 def kubelab(spec_path, *args: str) -> subprocess.CompletedProcess:
     """The CLI as CI runs it: no terminal on stdin."""
-    return subprocess.run(["kubelab", *args, "--spec", str(spec_path)], stdin=subprocess.DEVNULL,
+    return subprocess.run([*KUBELAB, *args, "--spec", str(spec_path)], stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=CLI_TIMEOUT)
 
 

@@ -22,7 +22,7 @@ from kubelab import paths
 from kubelab.deploy import REPO, run_deploy
 from kubelab.local import nodes
 from kubelab.local.podman import podman
-from lab_cli import CLI_TIMEOUT, kubelab, wait_for
+from lab_cli import CLI_TIMEOUT, KUBELAB, kubelab, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -129,7 +129,7 @@ def test_a_reset_interrupted_with_sigint_completes_on_the_next_run(cluster_deplo
         api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=f"interrupted-{i}")))
         api.create_namespaced_config_map(f"interrupted-{i}", client.V1ConfigMap(
             metadata=client.V1ObjectMeta(name="work"), data={"n": str(i)}))
-    proc = subprocess.Popen(["kubelab", "reset", "--yes", "--spec", str(lab_spec_path)], stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([*KUBELAB, "reset", "--yes", "--spec", str(lab_spec_path)], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # Halfway: the namespaces are being deleted (or about to be) when the interrupt comes.
     wait_for("the reset to start deleting", lambda: proc.poll() is not None or any(

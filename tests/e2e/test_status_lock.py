@@ -9,24 +9,25 @@ one image, stops the deploy before any operation runs.
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
 from kubelab.deploy import REPO, parse_results
+from lab_cli import kubelab
 
 pytestmark = pytest.mark.e2e
 
 
 def deploy_with_lock(spec_path, lock) -> subprocess.CompletedProcess:
-    return subprocess.run(["pyinfra", "-y", "inventories/local.py", "deploys/lab.py", "--data", f"kubelab_lock={lock}"],
+    return subprocess.run([sys.executable, "-m", "pyinfra", "-y", "inventories/local.py", "deploys/lab.py", "--data", f"kubelab_lock={lock}"],
                           cwd=REPO, env={**os.environ, "KUBELAB_SPEC": str(spec_path)}, capture_output=True,
                           text=True, timeout=900)
 
 
 def test_status_reads_every_node_and_its_lock_pins_the_lab(cluster_deploy, lab_spec, lab_spec_path, tmp_path):
     lock = tmp_path / "lab.lock.json"
-    status = subprocess.run(["kubelab", "status", "--json", "--lock", str(lock), "--spec", str(lab_spec_path)],
-                            capture_output=True, text=True, timeout=120)
+    status = kubelab(lab_spec_path, "status", "--json", "--lock", str(lock))
     assert status.returncode == 0, status.stderr[-3000:]
     document = json.loads(status.stdout)
     assert json.loads(lock.read_text()) == document
@@ -56,8 +57,7 @@ def test_status_reads_every_node_and_its_lock_pins_the_lab(cluster_deploy, lab_s
 
 def test_a_lock_pinning_another_digest_of_one_image_is_refused(cluster_deploy, lab_spec, lab_spec_path, tmp_path):
     lock = tmp_path / "lab.lock.json"
-    status = subprocess.run(["kubelab", "status", "--lock", str(lock), "--spec", str(lab_spec_path)],
-                            capture_output=True, text=True, timeout=120)
+    status = kubelab(lab_spec_path, "status", "--lock", str(lock))
     assert status.returncode == 0, status.stderr[-3000:]
     document = json.loads(lock.read_text())
     pause, worker = lab_spec.release.pause_image, lab_spec.workers[0].name
