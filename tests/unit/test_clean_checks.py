@@ -68,6 +68,18 @@ def test_the_exercise_pods_old_sandbox_fails_until_it_is_removed():
     assert "nginx-with-sidecar is SANDBOX_NOTREADY and its pod is gone from the API" in v.findings[0]
 
 
+def test_a_live_pods_old_sandbox_after_a_node_restart_is_its_history_not_a_leftover():
+    # Captured on w1 after `podman restart` of its container: kube-router's pre-restart sandbox stays NOTREADY.
+    sandboxes = parse_pods(text("w1-crictl-pods-after-node-restart.json"))
+    assert [s.ready for s in sandboxes].count(False) == 1
+    live = {s.uid: Ref(s.namespace, "", "Pod", s.pod_name) for s in sandboxes}
+    v = judge_notready("w1", sandboxes, live)
+    assert v.status == PASS and "1 superseded by a READY one" in v.seen
+    # The same sandbox with no READY successor is a finding: the pod is not running.
+    alone = [s for s in sandboxes if not s.ready]
+    assert judge_notready("w1", alone, live).status == FAIL
+
+
 def test_pod_directories_left_by_deleted_pods_are_findings_and_live_mounts_are_not():
     dirs, mounts = text("w1-kubelet-pods.txt").split(), parse_pod_mounts(text("w1-proc-mounts.txt"))
     assert len(mounts) == 5 and all(point.startswith(f"/var/lib/kubelet/pods/{uid}/") for uid, point in mounts)

@@ -112,10 +112,19 @@ def judge_node_pods(node: str, sandboxes: list[Sandbox], containers: list[Contai
 
 
 def judge_notready(node: str, sandboxes: list[Sandbox], pods: dict[str, Ref]) -> Verdict:
+    """A NOTREADY sandbox is a leftover unless a READY one of the same live pod superseded it.
+
+    After a node restarts, the kubelet keeps each pod's old sandbox while it
+    holds the last dead container (for `kubectl logs --previous`): that is the
+    pod's history, not something a student left.
+    """
+    superseded = {s.uid for s in sandboxes if s.ready and s.uid in pods}
     findings = [f"sandbox {_short(s.id)} of {s.namespace}/{s.pod_name} is {s.state}"
                 + ("" if s.uid in pods else " and its pod is gone from the API")
-                for s in sandboxes if not s.ready]
-    return _judge(node, "no NOTREADY sandbox on the node", findings, f"all {len(sandboxes)} sandboxes READY")
+                for s in sandboxes if not s.ready and s.uid not in superseded]
+    kept = sum(1 for s in sandboxes if not s.ready and s.uid in superseded)
+    return _judge(node, "no NOTREADY sandbox on the node but a live pod's superseded one", findings,
+                  f"{len(sandboxes) - kept} sandboxes READY" + (f", {kept} superseded by a READY one" if kept else ""))
 
 
 def parse_pod_mounts(text: str) -> list[tuple[str, str]]:
