@@ -59,6 +59,9 @@ FIRST_KINDS = frozenset({
 
 # On a static pod's mirror in the API: the uid (manifest hash) its node runs it under.
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+# On an APIService the API server keeps for a built-in group or a CRD's group: it
+# comes and goes with what it stands for, and deleting it directly only makes it again.
+AUTOMANAGED_LABEL = "kube-aggregator.kubernetes.io/automanaged"
 
 
 class BaselineError(KubelabError):
@@ -103,6 +106,7 @@ class ApiObject:
     deleting: bool = False
     grace_seconds: int | None = None  # of a pending deletion
     mirror: bool = False  # a static pod's mirror: only its node's manifest file can remove it
+    automanaged: bool = False  # an APIService the API server keeps for a group it serves
 
     @classmethod
     def from_metadata(cls, group: str, kind: str, meta: dict) -> "ApiObject":
@@ -110,7 +114,8 @@ class ApiObject:
         return cls(Ref(meta.get("namespace") or "", group, kind, meta["name"]), meta["uid"], controller,
                    deleting=bool(meta.get("deletionTimestamp")),
                    grace_seconds=meta.get("deletionGracePeriodSeconds"),
-                   mirror=MIRROR_ANNOTATION in (meta.get("annotations") or {}))
+                   mirror=MIRROR_ANNOTATION in (meta.get("annotations") or {}),
+                   automanaged=AUTOMANAGED_LABEL in (meta.get("labels") or {}))
 
 
 @dataclass
@@ -221,11 +226,12 @@ def cluster_identity(cluster: Cluster) -> tuple[str | None, str | None]:
 
 
 def exercise_refs(spec: LabSpec, cluster: Cluster) -> set[Ref]:
-    """The objects the lab's exercise manifests create: the student's starting work, not the baseline."""
+    """The objects the lab starts its exercises with (setup, or the solution): not the baseline."""
+    from kubelab.catalogue import start_files
     from kubelab.exercises import exercises_for
 
     refs = set()
-    for m in load_manifests(p for e in exercises_for(spec) for p in e.manifests):
+    for m in load_manifests(start_files(exercises_for(spec))):
         resource = cluster.resource_for(m)
         namespace = (m.namespace or DEFAULT_NAMESPACE) if resource.namespaced else ""
         refs.add(Ref(namespace, resource.group, m.kind, m.name))
@@ -269,7 +275,7 @@ class Diff:
 def diff(snapshot: Snapshot, baseline: Baseline, keep: set[Ref] | frozenset[Ref] = frozenset()) -> Diff:
     allowed = set(baseline.objects) | set(keep)
     ok = accounted(snapshot.objects, allowed)
-    extra = sorted((o for o in snapshot.objects if o.uid not in ok), key=lambda o: o.ref)
+    extra = sorted((o for o in snapshot.objects if o.uid not in ok and not o.automanaged), key=lambda o: o.ref)
     present = {o.ref for o in snapshot.objects}
     return Diff(tuple(extra), tuple(sorted(r for r in baseline.objects - present if not expires(r))))
 

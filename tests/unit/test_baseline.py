@@ -54,13 +54,44 @@ def test_the_baseline_names_roots_and_leaves_controller_made_objects_implied(bas
     assert EXERCISE not in baseline.objects
 
 
-def test_per_namespace_and_expiring_objects_are_never_recorded(fresh, baseline):
+def test_per_namespace_objects_are_never_recorded(fresh, baseline):
     raw = {(g, k, m.get("namespace", ""), m["name"]) for g, k, m in listed("snapshot-fresh.json")}
     # The capture holds them, so leaving them out is the rule's doing, not the fixture's.
     assert ("", "ConfigMap", "default", "kube-root-ca.crt") in raw
-    assert any(k == "Secret" and n.startswith("bootstrap-token-") for _, k, _, n in raw)
     assert not any(generated(o.ref) for o in fresh.objects)
     assert not any(r.kind == "ServiceAccount" and r.name == "default" for r in baseline.objects)
+
+
+def with_objects(snapshot, *metas):
+    """The snapshot plus objects given as (group, kind, metadata), as the API would list them."""
+    return snapshot_from([*((o.ref.group, o.ref.kind, meta_of(o)) for o in snapshot.objects), *metas])
+
+
+def meta_of(o):
+    meta = {"name": o.ref.name, "uid": o.uid}
+    if o.ref.namespace:
+        meta["namespace"] = o.ref.namespace
+    if o.controller_uid:
+        meta["ownerReferences"] = [{"uid": o.controller_uid, "controller": True}]
+    return meta
+
+
+def test_a_bootstrap_token_a_student_adds_is_extra_and_an_expired_one_is_not_missing(fresh, baseline):
+    tokens = [r for r in baseline.objects if r.kind == "Secret" and r.name.startswith("bootstrap-token-")]
+    assert tokens  # kubeadm's own, recorded with the baseline
+    student = ("", "Secret", {"name": "bootstrap-token-abcdef", "namespace": "kube-system", "uid": "t1"})
+    assert [str(o.ref) for o in diff(with_objects(fresh, student), baseline, keep={EXERCISE}).extra] == [
+        "Secret kube-system/bootstrap-token-abcdef"]
+    expired = snapshot_from([(o.ref.group, o.ref.kind, meta_of(o)) for o in fresh.objects if o.ref not in tokens])
+    assert diff(expired, baseline, keep={EXERCISE}).clean
+
+
+def test_an_apiservice_the_api_server_manages_is_never_a_leftover_but_a_students_is(fresh, baseline):
+    crd_group = ("apiregistration.k8s.io", "APIService", {
+        "name": "v1.mess.kubelab.test", "uid": "a1", "labels": {"kube-aggregator.kubernetes.io/automanaged": "true"}})
+    bogus = ("apiregistration.k8s.io", "APIService", {"name": "v1.mess.kubelab.example", "uid": "a2"})
+    extra = diff(with_objects(fresh, crd_group, bogus), baseline, keep={EXERCISE}).extra
+    assert [o.ref.name for o in extra] == ["v1.mess.kubelab.example"]
 
 
 def test_every_piece_of_a_students_work_is_found(baseline):
