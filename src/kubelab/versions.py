@@ -123,11 +123,20 @@ class Release:
 
 
 # The series' exercise images. Where the offline bundle cannot pull them, it
-# builds stand-ins from Debian packages under the same names, labelled as such.
+# builds stand-ins under the same names, labelled as such.
 EXERCISE_IMAGES = {
-    "docker.io/library/nginx:1.27": "Debian nginx-light, run as `nginx -g 'daemon off;'`",
-    "docker.io/library/busybox:1.37": "Debian busybox-static with its applet links",
+    "docker.io/library/nginx:1.27": "Debian nginx-light and curl, laid out as upstream's image",
+    "docker.io/library/busybox:1.37": "busybox compiled from upstream's source with upstream's image config",
 }
+# The busybox stand-in is compiled from upstream's release tarball, as
+# docker-library/busybox builds busybox:1.37 (Debian's busybox-static 1.35 is
+# configured without wget -T, which it parses anyway and crashes on, and
+# without nc -z). busybox.net is not reachable here; Debian's pool serves the
+# same file as the package's orig tarball. The sha256 is busybox.net's, for
+# busybox-1.37.0.tar.bz2.
+BUSYBOX_VERSION = "1.37.0"
+BUSYBOX_SOURCE_URL = f"http://deb.debian.org/debian/pool/main/b/busybox/busybox_{BUSYBOX_VERSION}.orig.tar.bz2"
+BUSYBOX_SOURCE_SHA256 = "3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4"
 
 CONTAINERD_BINARIES = ("containerd", "containerd-shim-runc-v2", "ctr")
 # What kube-router's CNI config chains, plus portmap for hostPort exercises.

@@ -170,7 +170,7 @@ def podman(*args):
 RUN = ("--runtime", "runc", "run", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096")
 
 
-def test_nginx_stand_in_serves_and_writes_access_log(podman_image):
+def test_nginx_stand_in_serves_and_logs_to_its_output(podman_image):
     ref = "docker.io/library/nginx:1.27"
     name = f"kubelab-test-nginx-{os.getpid()}"
     podman_image(ref).append(name)
@@ -185,7 +185,8 @@ def test_nginx_stand_in_serves_and_writes_access_log(podman_image):
         except OSError:
             assert time.monotonic() < deadline, f"nginx in {name} did not answer on {ip}:80"
             time.sleep(0.5)
-    assert '"GET / HTTP/1.1" 200' in podman("exec", name, "cat", "/var/log/nginx/access.log")
+    # As upstream's image: the access log is linked to the container's output.
+    assert '"GET / HTTP/1.1" 200' in podman("logs", name)
 
 
 def test_tool_images_run_their_binaries(podman_image):

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from kubelab import paths
 from kubelab.artifacts import sha256_of
-from kubelab.bundle import gobuild, images
+from kubelab.bundle import busybox, gobuild, images
 from kubelab.bundle.lock import exclusive
 from kubelab.bundle.manifest import (MANIFEST_NAME, FileEntry, ImageEntry, Manifest, write_atomically,
                                      write_manifest)
@@ -91,11 +91,12 @@ def _build_locked(release: Release, bundle: Path, console: Console) -> None:
                TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         start = time.monotonic()
-        task = progress.add_task("binaries", total=len(gobuild.RECIPES))
+        task = progress.add_task("binaries", total=len(gobuild.RECIPES) + 1)
         built: dict[str, gobuild.Built] = {}
-        for component in gobuild.RECIPES:
+        # busybox is C, for the busybox image: built before the images name it.
+        for component in (*gobuild.RECIPES, "busybox"):
             progress.update(task, description=f"building {component}")
-            built[component] = b = gobuild.build(component, release)
+            built[component] = b = busybox.build() if component == "busybox" else gobuild.build(component, release)
             report(f"{component} {b.version}",
                    f"cached (its cold build took {b.seconds:.1f} s)" if b.cached else f"built in {b.seconds:.1f} s")
             progress.advance(task)

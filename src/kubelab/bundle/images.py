@@ -4,8 +4,9 @@ No registry is reachable here and podman can run containers only with runc,
 so every image is a rootfs tar imported with `podman import --change ...`
 and saved with `podman save`: static Go binaries go on an empty rootfs;
 images that shell out to iptables/ipset/conntrack, and the nginx stand-in,
-sit on a debootstrapped Debian minbase rootfs. Each image is cached by the
-sha256 of everything that goes into it, so a rebuild only repeats what changed.
+sit on a debootstrapped Debian minbase rootfs; the busybox stand-in is
+upstream's busybox compiled here. Each image is cached by the sha256 of
+everything that goes into it, so a rebuild only repeats what changed.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from pathlib import Path
 
 from kubelab import paths
 from kubelab.artifacts import sha256_of
+from kubelab.bundle import busybox
 from kubelab.bundle.gobuild import Built
 from kubelab.bundle.lock import exclusive
 from kubelab.errors import ArtifactError
-from kubelab.versions import EXERCISE_IMAGES, Release
+from kubelab.versions import BUSYBOX_SOURCE_SHA256, BUSYBOX_VERSION, EXERCISE_IMAGES, Release
 
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -37,24 +39,90 @@ DEBIAN_MIRROR = "http://deb.debian.org/debian"
 NETFILTER_TOOLS = ("iptables", "ipset", "conntrack")
 ENV_PATH = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Bump when the way a rootfs tar is composed changes, so cached images are rebuilt.
-RECIPE_REVISION = 1
+RECIPE_REVISION = 2
 
-# Upstream's image serves /usr/share/nginx/html, which exercises mount
-# volumes over; Debian's default site serves /var/www/html. IPv4 only,
-# because upstream adds the IPv6 listener only where the pod has IPv6.
-NGINX_SITE = """\
+# Upstream's nginx.conf, but for Debian's worker user and module directory:
+# it reads only conf.d/*.conf, so a ConfigMap mounted over conf.d replaces
+# the default site, as in upstream's image.
+NGINX_CONF = """\
+user www-data;
+worker_processes auto;
+error_log /var/log/nginx/error.log notice;
+pid /run/nginx.pid;
+include /etc/nginx/modules-enabled/*.conf;
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    log_format main '$remote_addr - $remote_user [$time_local] "$request" '
+                    '$status $body_bytes_sent "$http_referer" '
+                    '"$http_user_agent" "$http_x_forwarded_for"';
+    access_log /var/log/nginx/access.log main;
+    sendfile on;
+    keepalive_timeout 65;
+    include /etc/nginx/conf.d/*.conf;
+}
+"""
+# Upstream's conf.d/default.conf. IPv4 only, because upstream's entrypoint
+# adds the IPv6 listener only where the pod has IPv6.
+NGINX_DEFAULT_SITE = """\
 server {
-    listen 80 default_server;
-    server_name _;
-    root /usr/share/nginx/html;
-    index index.html index.htm;
+    listen 80;
+    server_name localhost;
     location / {
-        try_files $uri $uri/ =404;
+        root /usr/share/nginx/html;
+        index index.html index.htm;
+    }
+    error_page 500 502 503 504 /50x.html;
+    location = /50x.html {
+        root /usr/share/nginx/html;
     }
 }
 """
-BUSYBOX_PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"
-BUSYBOX_GROUP = "root:x:0:\nnobody:x:65534:\n"
+# Upstream's busybox image takes these from buildroot's skeleton.
+BUSYBOX_PASSWD = """\
+root:x:0:0:root:/root:/bin/sh
+daemon:x:1:1:daemon:/usr/sbin:/bin/false
+bin:x:2:2:bin:/bin:/bin/false
+sys:x:3:3:sys:/dev:/bin/false
+sync:x:4:100:sync:/bin:/bin/sync
+mail:x:8:8:mail:/var/spool/mail:/bin/false
+www-data:x:33:33:www-data:/var/www:/bin/false
+operator:x:37:37:Operator:/var:/bin/false
+nobody:x:65534:65534:nobody:/home:/bin/false
+"""
+BUSYBOX_GROUP = """\
+root:x:0:
+daemon:x:1:
+bin:x:2:
+sys:x:3:
+adm:x:4:
+tty:x:5:
+disk:x:6:
+lp:x:7:
+mail:x:8:
+kmem:x:9:
+wheel:x:10:root
+cdrom:x:11:
+dialout:x:18:
+floppy:x:19:
+video:x:28:
+audio:x:29:
+tape:x:32:
+www-data:x:33:
+operator:x:37:
+utmp:x:43:
+plugdev:x:46:
+staff:x:50:
+lock:x:54:
+netdev:x:82:
+users:x:100:
+nogroup:x:65534:
+"""
 
 
 @dataclass(frozen=True)
@@ -68,7 +136,10 @@ class ImageSpec:
     texts: tuple[tuple[str, str], ...] = ()  # path in the image, content
     links: tuple[tuple[str, str], ...] = ()  # path in the image, symlink target
     dirs: tuple[tuple[str, int], ...] = ()  # path in the image, mode
-    stand_in_from: str = ""  # the Debian package a stand-in is built from
+    applet_links: str = ""  # a multi-call binary in the image: /bin gets a link per applet it lists
+    # What a stand-in is built from: a Debian package of its base (its
+    # installed version is added) or, without a base, a description.
+    stand_in_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,24 +180,31 @@ def image_specs(release: Release, built: dict[str, Built]) -> list[ImageSpec]:
 
 
 def exercise_image_specs() -> list[ImageSpec]:
-    nginx, busybox = "docker.io/library/nginx:1.27", "docker.io/library/busybox:1.37"
-    if set(EXERCISE_IMAGES) != {nginx, busybox}:
+    nginx, box = "docker.io/library/nginx:1.27", "docker.io/library/busybox:1.37"
+    if set(EXERCISE_IMAGES) != {nginx, box}:
         raise ArtifactError(f"kubelab.versions.EXERCISE_IMAGES lists {sorted(EXERCISE_IMAGES)}, but the bundle "
                             "knows how to build stand-ins only for nginx:1.27 and busybox:1.37. "
                             "Fix: add a recipe in kubelab/bundle/images.py.")
-    box = _host_busybox()
-    applets = _run([str(box), "--list"], "apt-get install busybox-static").split()
     return [
+        # curl as in upstream's image; logs to the container's output unless
+        # a volume is mounted over /var/log/nginx, as upstream's symlinks do.
         ImageSpec(nginx, (ENV_PATH, 'CMD ["nginx", "-g", "daemon off;"]', "EXPOSE 80/tcp", "STOPSIGNAL SIGQUIT"),
-                  base_packages=("nginx-light",), texts=(("etc/nginx/sites-available/default", NGINX_SITE),),
+                  base_packages=("nginx-light", "curl"),
+                  texts=(("etc/nginx/nginx.conf", NGINX_CONF), ("etc/nginx/conf.d/default.conf", NGINX_DEFAULT_SITE)),
+                  links=(("var/log/nginx/access.log", "/dev/stdout"), ("var/log/nginx/error.log", "/dev/stderr")),
                   stand_in_from="nginx-light"),
-        # Upstream's layout: every applet linked in /bin.
-        ImageSpec(busybox, ("ENV PATH=/bin", 'CMD ["sh"]'),
-                  files=(("bin/busybox", box),),
-                  links=tuple((f"bin/{a}", "busybox") for a in applets if a != "busybox"),
-                  texts=(("etc/passwd", BUSYBOX_PASSWD), ("etc/group", BUSYBOX_GROUP)),
-                  dirs=(("tmp", 0o1777), ("root", 0o700)),
-                  stand_in_from="busybox-static"),
+        # Upstream's layout: every applet linked in /bin, /usr/bin/env for
+        # scripts' #! lines, and buildroot's skeleton files and directories.
+        ImageSpec(box, (ENV_PATH, 'CMD ["sh"]'),
+                  files=(("bin/busybox", busybox.binary()),),
+                  applet_links="bin/busybox",
+                  links=(("usr/bin/env", "../../bin/env"),),
+                  texts=(("etc/passwd", BUSYBOX_PASSWD), ("etc/group", BUSYBOX_GROUP),
+                         ("etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n")),
+                  dirs=(("tmp", 0o1777), ("root", 0o700), ("home", 0o755), ("var/spool/mail", 0o755),
+                        ("var/www", 0o755)),
+                  stand_in_from=f"upstream's busybox {BUSYBOX_VERSION} source (sha256 {BUSYBOX_SOURCE_SHA256[:12]}), "
+                                "compiled with upstream's image config"),
     ]
 
 
@@ -136,18 +214,13 @@ def build_image(spec: ImageSpec) -> BuiltImage:
     base = debian_rootfs(spec.base_packages) if spec.base_packages else None
     changes = spec.changes
     if spec.stand_in_from:
-        versions = base.versions if base else _dpkg_versions(None)
-        what = f"Debian package {spec.stand_in_from} {versions[spec.stand_in_from]}"
+        what = f"Debian package {spec.stand_in_from} {base.versions[spec.stand_in_from]}" if base \
+            else spec.stand_in_from
         # One label per change: podman's --change parser takes one key=value per LABEL.
         changes += ("LABEL kubelab.stand-in=true",
                     f'LABEL org.opencontainers.image.description="kubelab stand-in for {spec.ref}, '
                     f'built from {what}; not the upstream image"')
-    key = _digest({
-        "revision": RECIPE_REVISION, "ref": spec.ref, "changes": changes,
-        "base": base.sha256 if base else None,
-        "files": [(p, sha256_of(src), os.stat(src).st_mode & 0o7777) for p, src in spec.files],
-        "texts": spec.texts, "links": spec.links, "dirs": spec.dirs,
-    })
+    key = image_key(spec, changes, base.sha256 if base else None)
     out = paths.cache_dir() / "images" / key[:24] / "image.tar"
     # podman's store holds one image per reference: one build of a reference at a time.
     with exclusive(paths.cache_dir() / "images" / f".{bundle_name(spec.ref)}.lock"):
@@ -161,6 +234,15 @@ def build_image(spec: ImageSpec) -> BuiltImage:
             _podman_import_save(spec.ref, changes, rootfs, saved)
             os.replace(saved, out)
     return BuiltImage(spec.ref, out, round(time.monotonic() - start, 1), cached=False)
+
+
+def image_key(spec: ImageSpec, changes: tuple[str, ...], base_sha256: str | None) -> str:
+    """The cache key of an image: a change to anything that goes into it (a file's bytes too) is a rebuild."""
+    return _digest({
+        "revision": RECIPE_REVISION, "ref": spec.ref, "changes": changes, "base": base_sha256,
+        "files": [(p, sha256_of(src), os.stat(src).st_mode & 0o7777) for p, src in spec.files],
+        "texts": spec.texts, "links": spec.links, "dirs": spec.dirs, "applet_links": spec.applet_links,
+    })
 
 
 @dataclass(frozen=True)
@@ -225,7 +307,13 @@ def _compose_rootfs(spec: ImageSpec, base: Path | None, out: Path) -> None:
         ti = info(path, tarfile.REGTYPE, 0o644)
         ti.size = len(data)
         added[path] = (ti, data)
-    for path, target in spec.links:
+    links = list(spec.links)
+    if spec.applet_links:
+        multicall = dict(spec.files)[spec.applet_links]
+        name = Path(spec.applet_links).name
+        applets = _run([str(multicall), "--list"], f"rebuild {multicall}").split()
+        links += [(f"bin/{a}", name) for a in applets if a != name]
+    for path, target in links:
         ti = info(path, tarfile.SYMTYPE, 0o777)
         ti.linkname = target
         added[path] = (ti, None)
@@ -266,20 +354,9 @@ def _podman_import_save(ref: str, changes: tuple[str, ...], rootfs: Path, out: P
         subprocess.run(["podman", "rmi", "--force", ref], capture_output=True)
 
 
-def _host_busybox() -> Path:
-    listing = _run(["dpkg", "-L", "busybox-static"], "apt-get install busybox-static")
-    for line in listing.splitlines():
-        if line.endswith("/bin/busybox") and Path(line).is_file():
-            return Path(line)
-    raise ArtifactError("the busybox-static package lists no /bin/busybox. "
-                        "Fix: apt-get install --reinstall busybox-static")
-
-
-def _dpkg_versions(admindir: Path | None) -> dict[str, str]:
-    cmd = ["dpkg-query", "-W", "-f", "${Package} ${Version}\\n"]
-    if admindir is not None:
-        cmd.insert(1, f"--admindir={admindir}")
-    out = _run(cmd, "build on Debian, where dpkg-query exists")
+def _dpkg_versions(admindir: Path) -> dict[str, str]:
+    out = _run(["dpkg-query", f"--admindir={admindir}", "-W", "-f", "${Package} ${Version}\\n"],
+               "build on Debian, where dpkg-query exists")
     return dict(line.split(" ", 1) for line in out.splitlines() if line)
 
 
