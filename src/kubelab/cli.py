@@ -15,6 +15,7 @@ SUBCOMMAND_MODULES = (
     "kubelab.commands.bundle",
     "kubelab.commands.apply",
     "kubelab.commands.check",
+    "kubelab.commands.exercise",
     "kubelab.commands.baseline",
     "kubelab.commands.verify",
     "kubelab.commands.reset",

@@ -340,6 +340,10 @@ def reset_workloads(spec: LabSpec, lab: Lab, baseline: Baseline, timeout: float,
     sent = clean_api(lab.cluster, baseline, timeout, console)
     console.print(f"API back at the baseline ({sent} delete request(s))")
     apply_exercises(spec, timeout, console)
+    # The next student starts every exercise afresh (a cluster reset's new uid does the same).
+    from kubelab.student import forget_progress
+
+    forget_progress(spec)
     checks = clean_checks(spec, baseline, frozenset(exercise_refs(spec, lab.cluster)))
     return settle(lab, checks, timeout, console)
 

@@ -18,6 +18,21 @@ One parser per tool output, each written against the shapes in upstream source:
 - `ctr -n k8s.io containers ls` prints a CONTAINER / IMAGE / RUNTIME table.
 - `crictl images -o json` prints the CRI ListImagesResponse the same way:
   `{"images": [{"id", "repoTags", "repoDigests", "size", ...}]}`.
+- `curl -sS -o /dev/null -w CURL_WRITE_OUT URL`, run in a pod's network
+  namespace, prints the status, the local address and the connect time
+  (curl's `--write-out` variables); its exit code and `curl: (N) ...` line on
+  stderr say why a request got no answer (curl's libcurl-errors.3).
+- `conntrack -L` prints one flow a line, `proto num ttl [STATE] key=value...`
+  with the original direction's src/dst/sport/dport first and the reply's
+  second (conntrack-tools src/conntrack.c via libnetfilter_conntrack's
+  `nfct_snprintf`), then flags such as `[ASSURED]`.
+
+- A container's main process, read on its node: `/proc/<pid>/status`
+  (`Key:\tvalue` lines; Uid/Gid as real, effective, saved, filesystem;
+  Cap* as hex masks), `/proc/<pid>/mountinfo` and `/proc/<pid>/cgroup`
+  (proc(5)), and the limit files of its cgroup (v1 `memory.limit_in_bytes`,
+  `cpu.cfs_quota_us`, `cpu.shares`; v2 `memory.max`, `cpu.max`,
+  `cpu.weight`).
 
 `NodeRuntime` runs these over one node's SSH session.
 """
@@ -156,6 +171,16 @@ class Image:
         return next((d for d in self.repo_digests if d.split("@", 1)[0] == image_repository(tag)), self.id)
 
 
+def normalize_image(ref: str) -> str:
+    """An image reference as containerd pulls it: `nginx:1.27` is docker.io/library/nginx:1.27."""
+    first, _, rest = ref.partition("/")
+    if not rest:
+        return f"docker.io/library/{ref}"
+    if "." not in first and ":" not in first and first != "localhost":
+        return f"docker.io/{ref}"
+    return ref
+
+
 def image_repository(ref: str) -> str:
     """`registry:5000/name:tag` -> `registry:5000/name`: a colon before the last slash is a port, not a tag."""
     head, sep, tail = ref.rpartition(":")
@@ -275,6 +300,284 @@ def parse_ctr_containers(text: str, what: str) -> list[ContainerdContainer]:
     return records
 
 
+# curl's --write-out: the HTTP status ("000" without one), the local address
+# and port (how conntrack finds the flow), seconds to connect (0 when it did not).
+CURL_WRITE_OUT = "%{http_code} %{local_ip} %{local_port} %{time_connect}\\n"
+CURL_COULDNT_CONNECT, CURL_TIMEOUT = 7, 28  # libcurl-errors.3: refused, rejected or unreachable; timed out
+
+
+@dataclass(frozen=True)
+class Request:
+    """One curl request: whether TCP connected, the HTTP status, and the local port it left from."""
+
+    exit_code: int
+    connected: bool
+    http_status: int | None  # None: no HTTP answer
+    local_ip: str
+    local_port: int | None
+    error: str  # curl's `curl: (N) ...` line, "" when it succeeded
+
+    @property
+    def outcome(self) -> str:
+        if self.http_status is not None:
+            return f"answered HTTP {self.http_status}"
+        if self.connected:
+            return f"connected, but no HTTP answer ({self.error or f'curl exit {self.exit_code}'})"
+        if self.exit_code == CURL_COULDNT_CONNECT:
+            return f"refused or rejected ({self.error})"
+        if self.exit_code == CURL_TIMEOUT:
+            return f"timed out ({self.error})"
+        return f"failed ({self.error or f'curl exit {self.exit_code}'})"
+
+
+def parse_curl(exit_code: int, stdout: str, stderr: str) -> Request:
+    """curl's exit code, its --write-out CURL_WRITE_OUT line and its stderr -> the request."""
+    what = "curl --write-out"
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    fields = lines[-1].split(" ") if lines else []
+    if len(fields) != 4:
+        # nsenter prints its own error and runs no curl when it cannot enter the namespace.
+        raise RuntimeOutputError(what, f"no `status ip port seconds` line (exit {exit_code}, stdout {stdout[:80]!r}, "
+                                       f"stderr {stderr.strip()[:200]!r})", "check that the node has curl and "
+                                       "that the process whose network namespace is entered still runs")
+    status, local_ip, port, connect = fields
+    try:
+        code, local_port, seconds = int(status), int(port), float(connect)
+    except ValueError:
+        raise RuntimeOutputError(what, f"cannot read {lines[-1]!r} as `status ip port seconds`") from None
+    error = next((line.strip() for line in stderr.splitlines() if line.startswith("curl: (")), "")
+    return Request(exit_code=exit_code, connected=seconds > 0, http_status=code or None, local_ip=local_ip,
+                   local_port=local_port or None, error=error)
+
+
+class Endpoint(NamedTuple):
+    src: str
+    dst: str
+    sport: int
+    dport: int
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One conntrack entry: the connection as sent and as the reply came back (after any DNAT)."""
+
+    protocol: str
+    state: str
+    original: Endpoint
+    reply: Endpoint
+    assured: bool
+
+    @property
+    def answered_by(self) -> str:
+        """Who really answered: the reply's source, the backend a Service's DNAT chose."""
+        return f"{self.reply.src}:{self.reply.sport}"
+
+
+@_parser("conntrack -L")
+def parse_conntrack(text: str, what: str) -> list[Flow]:
+    """`conntrack -L` (the default text format) -> flows; the `N flow entries` summary goes to stderr."""
+    flows = []
+    for line in text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        pairs = [w.split("=", 1) for w in words if "=" in w]
+        keys = ("src", "dst", "sport", "dport")
+        found = {k: [v for key, v in pairs if key == k] for k in keys}
+        if any(len(found[k]) < 2 for k in keys):
+            raise RuntimeOutputError(what, f"expected an original and a reply src/dst/sport/dport in {line[:120]!r}")
+        # TCP entries name a state (ESTABLISHED, TIME_WAIT) after proto, number and timeout; UDP has none.
+        state = words[3] if len(words) > 3 and "=" not in words[3] else ""
+        flows.append(Flow(
+            protocol=words[0], state=state,
+            original=Endpoint(found["src"][0], found["dst"][0], int(found["sport"][0]), int(found["dport"][0])),
+            reply=Endpoint(found["src"][1], found["dst"][1], int(found["sport"][1]), int(found["dport"][1])),
+            assured="[ASSURED]" in words))
+    return flows
+
+
+# -- a container's main process, as the node's kernel shows it ---------------
+# Read from /proc/<pid> (proc(5)) and the process's cgroup directory (the
+# kernel's admin-guide cgroup-v1/ and cgroup-v2.rst), one parser each.
+
+# `crictl inspect` reduced by a go template to what `parse_inspect` reads. The
+# full output carries the runtime spec, whose process.env holds the values of
+# Secrets consumed as env, and every command's output goes into a check's evidence.
+INSPECT_PROCESS_TEMPLATE = (
+    '{"status": {"id": {{json .status.id}}, "metadata": {{json .status.metadata}}, '
+    '"state": {{json .status.state}}, "labels": {{json .status.labels}}, "mounts": {{json .status.mounts}}, '
+    '"annotations": {{json .status.annotations}}, "image": {{json .status.image}}, '
+    '"imageRef": {{json .status.imageRef}}, "createdAt": {{json .status.createdAt}}, '
+    '"startedAt": {{json .status.startedAt}}, "finishedAt": {{json .status.finishedAt}}, '
+    '"exitCode": {{json .status.exitCode}}, "reason": {{json .status.reason}}}, '
+    '"info": {"pid": {{json .info.pid}}, "sandboxID": {{json .info.sandboxID}}}}')
+
+# linux/capability.h: a capability's number is its bit in the CapEff/CapBnd masks.
+CAPABILITIES = (
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+    "CHECKPOINT_RESTORE",
+)
+
+# cgroup v1 reports "no limit" as the largest page-aligned counter, not -1.
+_V1_UNLIMITED = 2 ** 62
+# Characters of each variable's sha256 the node prints: enough to tell values apart, too few to leak more.
+ENVIRON_DIGEST_CHARS = 16
+
+
+def capability_names(mask: int) -> tuple[str, ...]:
+    return tuple(CAPABILITIES[bit] if bit < len(CAPABILITIES) else f"CAP_{bit}"
+                 for bit in range(mask.bit_length()) if mask >> bit & 1)
+
+
+@dataclass(frozen=True)
+class ProcStatus:
+    uids: tuple[int, ...]  # real, effective, saved, filesystem
+    gids: tuple[int, ...]
+    groups: tuple[int, ...]
+    cap_eff: int
+    cap_prm: int
+    cap_bnd: int
+    cap_amb: int
+    no_new_privs: int
+
+
+@_parser("/proc/<pid>/status")
+def parse_proc_status(text: str, what: str) -> ProcStatus:
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key] = value.strip()
+
+    def ids(key: str) -> tuple[int, ...]:
+        return tuple(int(v) for v in fields[key].split())
+
+    uids, gids = ids("Uid"), ids("Gid")
+    if len(uids) != 4 or len(gids) != 4:
+        raise RuntimeOutputError(what, f"expected 4 ids on Uid and Gid, got {uids} and {gids}")
+    return ProcStatus(uids, gids, ids("Groups"), int(fields["CapEff"], 16), int(fields["CapPrm"], 16),
+                      int(fields["CapBnd"], 16), int(fields["CapAmb"], 16), int(fields["NoNewPrivs"]))
+
+
+@dataclass(frozen=True)
+class MountInfo:
+    mount_point: str
+    root: str  # the directory of the source filesystem mounted there
+    fstype: str
+    source: str
+    options: tuple[str, ...]  # of this mount: `ro` makes it read-only whatever the filesystem's own options
+
+    @property
+    def read_only(self) -> bool:
+        return "ro" in self.options
+
+
+_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
+
+
+def _unescape(field_text: str) -> str:
+    # The kernel writes space, tab, newline and backslash in paths as \040, \011, \012, \134.
+    return _OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field_text)
+
+
+@_parser("/proc/<pid>/mountinfo")
+def parse_mountinfo(text: str, what: str) -> list[MountInfo]:
+    """One mount a line: id parent major:minor root point options [optional...] - fstype source super-options."""
+    mounts = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        fields = line.split()
+        tail = fields.index("-")
+        if tail < 6 or len(fields) < tail + 3:
+            raise RuntimeOutputError(what, f"expected 6 fields, '-', fstype and source, got {line[:120]!r}")
+        mounts.append(MountInfo(_unescape(fields[4]), _unescape(fields[3]), fields[tail + 1],
+                                _unescape(fields[tail + 2]), tuple(fields[5].split(","))))
+    return mounts
+
+
+def mount_at(mounts: list[MountInfo], path: str) -> MountInfo | None:
+    """The mount a process sees at `path`: the last one listed there (a later mount hides an earlier)."""
+    wanted = "/" + path.strip("/")
+    return next((m for m in reversed(mounts) if m.mount_point == wanted), None)
+
+
+@_parser("/proc/<pid>/cgroup")
+def parse_proc_cgroup(text: str, what: str) -> dict[str, str]:
+    """controller -> cgroup path, from `hierarchy:controllers:path` lines; the v2 hierarchy (`0::path`) under ''."""
+    paths = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        hierarchy, controllers, path = line.split(":", 2)
+        int(hierarchy)
+        if not path.startswith("/"):
+            raise RuntimeOutputError(what, f"expected an absolute cgroup path, got {line[:120]!r}")
+        for controller in controllers.split(",") if controllers else ("",):
+            paths[controller] = path
+    return paths
+
+
+@dataclass(frozen=True)
+class CgroupLimits:
+    version: int
+    memory_bytes: int | None  # None: no limit
+    cpu_quota_us: int | None  # None: no limit
+    cpu_period_us: int
+    cpu_shares: int | None = None  # v1
+    cpu_weight: int | None = None  # v2
+
+
+def cgroup_files(paths: dict[str, str]) -> tuple[str, ...]:
+    """The limit files of a process's cgroups, relative to /sys/fs/cgroup: v1 controllers first (a hybrid host
+    keeps its controllers there and an empty v2 hierarchy beside them), else the v2 directory."""
+    if "memory" in paths and "cpu" in paths:
+        memory, cpu = paths["memory"].lstrip("/"), paths["cpu"].lstrip("/")
+        return (f"memory/{memory}/memory.limit_in_bytes", f"cpu/{cpu}/cpu.cfs_quota_us",
+                f"cpu/{cpu}/cpu.cfs_period_us", f"cpu/{cpu}/cpu.shares")
+    if "" in paths:
+        unified = paths[""].lstrip("/")
+        return tuple(f"{unified}/{name}".lstrip("/") for name in ("memory.max", "cpu.max", "cpu.weight"))
+    raise RuntimeOutputError("/proc/<pid>/cgroup", f"neither v1 memory and cpu controllers nor a v2 hierarchy "
+                                                   f"in {sorted(paths)}", "check the node's cgroup mounts")
+
+
+@_parser("grep -H '' <cgroup files>")
+def parse_cgroup_limits(text: str, what: str) -> CgroupLimits:
+    """`grep -H '' FILE...` (`path:value` a line) of the files `cgroup_files` names -> the limits."""
+    values = {}
+    for line in text.splitlines():
+        path, sep, value = line.rpartition(":")
+        if sep:
+            values[path.rsplit("/", 1)[-1]] = value.strip()
+    if "memory.limit_in_bytes" in values:
+        memory, quota = int(values["memory.limit_in_bytes"]), int(values["cpu.cfs_quota_us"])
+        return CgroupLimits(1, memory if memory < _V1_UNLIMITED else None, quota if quota >= 0 else None,
+                            int(values["cpu.cfs_period_us"]), cpu_shares=int(values["cpu.shares"]))
+    quota, period = values["cpu.max"].split()
+    memory = values["memory.max"]
+    return CgroupLimits(2, None if memory == "max" else int(memory), None if quota == "max" else int(quota),
+                        int(period), cpu_weight=int(values["cpu.weight"]))
+
+
+@_parser("sha256 of each variable in /proc/<pid>/environ")
+def parse_environ_digests(text: str, what: str) -> dict[str, str]:
+    """`DIGEST NAME` a line (what `NodeRuntime.environ_digests` prints) -> name -> digest prefix."""
+    digests = {}
+    for line in text.splitlines():
+        if not line:
+            continue
+        digest, _, name = line.partition(" ")
+        if not re.fullmatch(f"[0-9a-f]{{{ENVIRON_DIGEST_CHARS}}}", digest):
+            raise RuntimeOutputError(what, f"expected a {ENVIRON_DIGEST_CHARS}-digit sha256 prefix, got {line[:40]!r}")
+        digests[name] = digest
+    return digests
+
+
 class NodeRuntime:
     """The container runtime of one node, read over that node's SSH session."""
 
@@ -300,6 +603,35 @@ class NodeRuntime:
     def images(self) -> list[Image]:
         return self._parsed(f"{CRICTL} images -o json", parse_images)
 
+    def inspect_process(self, container_id: str) -> Container:
+        """`crictl inspect` of one container without its runtime spec: pid, state, labels and mounts."""
+        return self._parsed(f"{CRICTL} inspect -o go-template --template {shlex.quote(INSPECT_PROCESS_TEMPLATE)} "
+                            f"{shlex.quote(container_id)}", parse_inspect)
+
+    def proc_status(self, pid: int) -> ProcStatus:
+        return self._parsed(f"cat /proc/{int(pid)}/status", parse_proc_status)
+
+    def mountinfo(self, pid: int) -> list[MountInfo]:
+        return self._parsed(f"cat /proc/{int(pid)}/mountinfo", parse_mountinfo)
+
+    def cgroup_limits(self, pid: int) -> CgroupLimits:
+        files = cgroup_files(self._parsed(f"cat /proc/{int(pid)}/cgroup", parse_proc_cgroup))
+        return self._parsed(f"cd /sys/fs/cgroup && grep -H '' {shlex.join(files)}", parse_cgroup_limits)
+
+    def environ_digests(self, pid: int) -> dict[str, str]:
+        """name -> sha256 prefix of each variable in the process's environment, hashed on the node: the
+        values (a Secret's among them) never leave it."""
+        each = (f'v="${{1#*=}}"; d=$(printf %s "$v" | sha256sum | cut -c1-{ENVIRON_DIGEST_CHARS}); '
+                f'printf "%s %s\\n" "$d" "${{1%%=*}}"')
+        return self._parsed(f"xargs -0 -r -n1 sh -c {shlex.quote(each)} _ < /proc/{int(pid)}/environ",
+                            parse_environ_digests)
+
+    def write_probe(self, pid: int, name: str) -> CommandResult:
+        """Create, then remove, the file `name` at the root of the process's filesystem, through
+        /proc/<pid>/root: the container's mounts apply, and the image needs no tool of its own."""
+        path = shlex.quote(f"/proc/{int(pid)}/root/{name}")
+        return self.session.run(f"touch {path} && rm -f {path}")
+
     def remove_sandbox(self, sandbox_id: str) -> CommandResult:
         """`crictl rmp`: stop and remove a sandbox and its containers (the kubelet may have raced us to it)."""
         return self.session.run(f"{CRICTL} rmp --force {shlex.quote(sandbox_id)}")
@@ -309,6 +641,30 @@ class NodeRuntime:
 
     def ctr_containers(self) -> list[ContainerdContainer]:
         return self._parsed(f"ctr -n {K8S_NAMESPACE} containers ls", parse_ctr_containers)
+
+    def request(self, url: str, *, netns_pid: int | None = None, resolve: str | None = None,
+                timeout: float = 3.0) -> Request:
+        """GET `url` with the node's curl, from the network namespace of `netns_pid` (else the node's own).
+
+        `nsenter -n` switches only the network namespace: the node's curl and
+        files stay, so a name is never looked up with the pod's resolver;
+        `resolve` (`host:port:ip`, curl's --resolve) pins it to an address the caller found.
+        """
+        curl = ["curl", "-sS", "-o", "/dev/null", "--noproxy", "*", "--connect-timeout", f"{timeout:g}",
+                "--max-time", f"{2 * timeout:g}", "-w", CURL_WRITE_OUT]
+        if resolve:
+            curl += ["--resolve", resolve]
+        command = shlex.join((["nsenter", "-t", str(int(netns_pid)), "-n", "--"] if netns_pid else []) + curl + [url])
+        result = self.session.run(command, timeout=2 * timeout + 15)
+        try:
+            return parse_curl(result.exit_code, result.stdout, result.stderr)
+        except RuntimeOutputError as exc:
+            raise RuntimeOutputError(f"node {self.node}: `{command}`", exc.problem, exc.fix, node=self.node) from None
+
+    def flows(self, local_port: int, destination: str) -> list[Flow]:
+        """The node's conntrack entries for TCP from `local_port` to `destination`."""
+        return self._parsed(f"conntrack -L -p tcp --sport {int(local_port)} --orig-dst {shlex.quote(destination)}",
+                            parse_conntrack)
 
     def logs(self, container_id: str, tail: int = 200) -> CommandResult:
         """The container's log as crictl prints it: its stdout on stdout, its stderr on stderr."""

@@ -21,7 +21,7 @@ from kubelab import versions
 from kubelab.bundle.gobuild import build
 from kubelab.cluster import FIELD_MANAGER, ApplyRejected, Cluster, WaitTimeout, load_manifests
 from kubelab.errors import SpecError
-from kubelab.exercises import EXERCISES
+from kubelab.catalogue import exercise
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +93,7 @@ current-context: test
 
 
 def test_the_article_pod_is_server_side_applied_by_kubelab(apiserver):
-    manifests = load_manifests(EXERCISES["multi-container-pods"].manifests)
+    manifests = load_manifests(exercise("multi-container-pods").manifests("solution"))
     (applied,) = apiserver.apply(manifests)
     assert (applied["kind"], applied["metadata"]["namespace"]) == ("Pod", "default")
     managers = {(f["manager"], f["operation"]) for f in applied["metadata"]["managedFields"]}
@@ -126,7 +126,7 @@ def test_a_kind_the_server_does_not_serve_is_a_spec_error(apiserver, tmp_path):
 
 
 def test_waiting_for_pods_is_bounded_and_says_what_it_saw(apiserver):
-    apiserver.apply(load_manifests(EXERCISES["multi-container-pods"].manifests))
+    apiserver.apply(load_manifests(exercise("multi-container-pods").manifests("solution")))
     started = time.monotonic()
     with pytest.raises(WaitTimeout) as err:
         apiserver.wait_for_pods("default", ["nginx-with-sidecar", "not-there"], timeout=2, interval=0.5)

@@ -1,12 +1,13 @@
 """Manifest validation names the file and the document before anything is applied;
-exercises are data that point at real files and order disruptive checks last."""
+exercises are folders of real files, and a grade runs disruptive checks last."""
 
 import pytest
 
 from kubelab.cli import main
 from kubelab.cluster import load_manifests
 from kubelab.errors import SpecError
-from kubelab.exercises import EXERCISES, checks_for, exercises_for
+from kubelab.catalogue import catalogue, exercise
+from kubelab.exercises import checks_for, exercises_for
 from kubelab.spec import parse_spec
 
 GOOD = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n"
@@ -19,7 +20,7 @@ def write(tmp_path, name, text):
 
 
 def test_the_articles_manifest_loads_as_one_pod_with_two_containers():
-    (path,) = EXERCISES["multi-container-pods"].manifests
+    (path,) = exercise("multi-container-pods").manifests("solution")
     (manifest,) = load_manifests([path])
     assert (manifest.kind, manifest.name, manifest.namespace, manifest.document) == ("Pod", "nginx-with-sidecar", None, 1)
     assert [c["name"] for c in manifest.body["spec"]["containers"]] == ["nginx", "sidecar"]
@@ -62,7 +63,7 @@ def test_an_unknown_exercise_is_named_with_the_known_ones():
 
 
 def test_disruptive_checks_run_after_every_read_only_check():
-    checks = checks_for(list(EXERCISES.values()))
+    checks = checks_for(list(catalogue().values()))
     flags = [c.disruptive for c in checks]
     assert flags == sorted(flags) and any(flags) and not all(flags)
 

@@ -12,6 +12,7 @@ from kubelab import versions
 from kubelab.checks import (FAIL, PASS, WAITING, Check, Lab, RestartBaseline, judge_containers_in_sandbox,
                             judge_pod_running, judge_request_logged, judge_restart, judge_sandbox,
                             judge_shared_volume, run_check, verdict)
+from kubelab.checks.pods import kubelet_may_back_off
 from kubelab.cluster import Cluster, PodView
 from kubelab.runtime import CONTAINER_EXITED, parse_inspect, parse_inspectp, parse_pods, parse_ps
 from kubelab.spec import parse_spec
@@ -241,7 +242,8 @@ def test_a_failed_request_fails_whatever_the_log_says():
 @pytest.fixture
 def before(pod):
     nginx = parse_inspect(runtime("crictl-inspect-nginx.json"))
-    return RestartBaseline("nginx", pod.uid, nginx.id, nginx.sandbox_id, 0, nginx.attempt, nginx.pid)
+    return RestartBaseline("nginx", pod.uid, nginx.id, nginx.sandbox_id, 0, nginx.attempt, nginx.pid,
+                           pod.namespace, pod.name, pod.node)
 
 
 @pytest.fixture
@@ -260,7 +262,8 @@ def before_backoff(after_kill):
     before the second kill -9 (of pid 2609, see the fixtures' README) that put it in back-off."""
     api = api_pod("pod-after-kill.json").container("nginx")
     (node,) = [c for c in after_kill if c.id == api.container_id]
-    return RestartBaseline("nginx", node.pod_uid, node.id, node.sandbox_id, api.restart_count, node.attempt, 2609)
+    return RestartBaseline("nginx", node.pod_uid, node.id, node.sandbox_id, api.restart_count, node.attempt, 2609,
+                           "default", "nginx-with-sidecar", "w1")
 
 
 @pytest.fixture
@@ -342,3 +345,17 @@ def test_the_runner_names_times_and_fails_a_check_that_cannot_reach_its_node():
     assert (v.check, v.status, v.node) == ("node answers", FAIL, "w1")
     assert "cannot connect" in v.seen and v.evidence["error"] == "HostUnreachable"
     assert v.evidence["commands"] == [] and v.seconds >= 0
+
+
+# -- when the kill step must make the kubelet forget its restart delay ------------------
+
+@pytest.mark.parametrize("restart_count, running, started, kubelet_started, now, holds", [
+    (0, True, 1000.0, 0.0, 1010.0, False),      # never restarted: no delay kept
+    (3, False, None, 0.0, 1010.0, True),        # in back-off right now
+    (3, True, 1000.0, 900.0, 1010.0, True),     # restarted by this kubelet 10 s ago
+    (3, True, 1000.0, 1005.0, 1010.0, False),   # the kubelet restarted since: its memory is gone
+    (3, True, 1000.0, 900.0, 1700.0, False),    # ran 700 s since its last restart: forgotten
+])
+def test_the_kubelet_keeps_a_restart_delay_only_for_a_recent_restart_of_its_own(
+        restart_count, running, started, kubelet_started, now, holds):
+    assert kubelet_may_back_off(restart_count, running, started, kubelet_started, now) is holds

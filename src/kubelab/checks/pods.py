@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from kubelab.checks.lab import Lab
+from kubelab.checks.registry import check, step
 from kubelab.checks.verdict import FAIL, PASS, WAITING, Verdict, verdict
 from kubelab.cluster import PodView
 from kubelab.runtime import Container, RuntimeOutputError, Sandbox
@@ -23,6 +24,9 @@ from kubelab.ssh import CommandResult
 
 BACKOFF = "CrashLoopBackOff"
 SIGKILL_EXIT = 137  # 128 + 9: how a runtime reports a process killed by SIGKILL
+# The kubelet forgets a container's restart delay after this long without a restart
+# (kubelet.go: crashLoopBackOff.HasExpiredFunc, v1.35).
+KUBELET_BACKOFF_MEMORY = 600
 
 
 def _short(container_or_sandbox_id: str | None) -> str:
@@ -42,6 +46,7 @@ def _in_backoff(pod: PodView) -> list[str]:
 
 # -- pod is Running -----------------------------------------------------------
 
+@check
 def pod_is_running(lab: Lab, namespace: str, name: str) -> Verdict:
     return judge_pod_running(lab.pod(namespace, name), f"{namespace}/{name}")
 
@@ -62,6 +67,7 @@ def judge_pod_running(pod: PodView | None, ref: str) -> Verdict:
 
 # -- one READY sandbox with the pause image -----------------------------------
 
+@check
 def pod_has_one_ready_sandbox_with_the_pause_image(lab: Lab, namespace: str, name: str) -> Verdict:
     pod = lab.pod(namespace, name)
     if pod is None or not pod.node:
@@ -118,6 +124,7 @@ def judge_sandbox(pod: PodView, sandboxes: list[Sandbox], inspected: Sandbox | N
 
 # -- every container runs in that sandbox -------------------------------------
 
+@check
 def containers_run_in_the_pod_sandbox(lab: Lab, namespace: str, name: str) -> Verdict:
     pod = lab.pod(namespace, name)
     if pod is None or not pod.node:
@@ -177,12 +184,13 @@ def judge_containers_in_sandbox(pod: PodView, sandboxes: list[Sandbox], containe
 
 # -- the containers share one emptyDir ----------------------------------------
 
+@check
 def containers_share_the_volume(lab: Lab, namespace: str, name: str, volume: str) -> Verdict:
     pod = lab.pod(namespace, name)
     if pod is None or not pod.node:
         return judge_pod_running(pod, f"{namespace}/{name}")
     runtime = lab.runtime(pod.node)
-    inspected = [runtime.inspect(c.container_id) for c in pod.containers
+    inspected = [runtime.inspect_process(c.container_id) for c in pod.containers
                  if volume in c.mounts and c.container_id]
     return judge_shared_volume(pod, volume, inspected)
 
@@ -226,6 +234,7 @@ def judge_shared_volume(pod: PodView, volume: str, inspected: list[Container]) -
 
 # -- a request to nginx shows in the sidecar's log ----------------------------
 
+@check
 def request_shows_in_the_log(lab: Lab, namespace: str, name: str, server: str, reader: str,
                              port: int = 80, timeout: float = 15.0) -> Verdict:
     """GET a unique URL from the server container (from its node) and find it in the reader's log."""
@@ -284,42 +293,101 @@ class RestartBaseline:
     restart_count: int
     attempt: int
     pid: int
+    namespace: str
+    name: str
+    node: str  # as the API names it
 
 
-def killed_container_restarts_in_the_same_sandbox(lab: Lab, namespace: str, name: str, container: str,
-                                                  timeout: float = 90.0, interval: float = 1.0) -> Verdict:
-    """`kill -9` the container's process on its node, then poll (bounded) until the kubelet restarts it."""
+@step
+def kill_container_process(lab: Lab, namespace: str, name: str, container: str,
+                           timeout: float = 60.0) -> RestartBaseline | Verdict:
+    """`kill -9` the container's process on its node; the record says what a restart must differ from.
+
+    The kubelet delays each restart of a container twice as long as the last
+    (10 s, 20 s, ... 5 min) until the container has run 10 min, so back-to-back
+    grades would wait longer each time. That memory lives only in the kubelet's
+    process: when it may be holding one for this container, the kubelet is
+    restarted first (its pods run on, untouched), and every grade's kill is a
+    first kill again.
+    """
     ref = f"{namespace}/{name}"
     pod = lab.pod(namespace, name)
     if pod is None or not pod.node:
         return judge_pod_running(pod, ref)
-    api = pod.container(container)
     expected = f"a running {container} container in {ref} to kill"
+    api = pod.container(container)
     if api is None:
         return verdict(FAIL, pod.node, expected, f"the API lists no container {container}")
-    if api.state == "waiting" and api.reason == BACKOFF:
-        return verdict(WAITING, pod.node, expected, f"{container} is in restart back-off already; re-run later",
-                       backoff=True)
-    if api.state != "running" or api.container_id is None:
-        return verdict(FAIL, pod.node, expected, f"{container} is {api.state or 'without status'}")
     runtime = lab.runtime(pod.node)
-    node = runtime.inspect(api.container_id)
-    findings = []
+    waited = ""
+    if _kubelet_may_back_off(runtime, api):
+        runtime.session.run("systemctl restart kubelet", check=True)
+        pod = _wait_running(lab, namespace, name, container, timeout) or pod
+        api, waited = pod.container(container), f" {timeout:g} s after restarting the kubelet"
+    if api is None or api.state != "running" or api.container_id is None:
+        state = "gone from the API" if api is None else f"{api.state or 'without status'} {api.reason or ''}".strip()
+        return verdict(FAIL, pod.node, expected, f"{container} is {state}{waited}")
+    node = runtime.inspect_process(api.container_id)
     if node.label_name != container or node.pod_uid != pod.uid:
-        findings.append(f"the API's {container} ID {_short(api.container_id)} is labelled "
-                        f"{node.label_name} of pod uid {node.pod_uid} on the node")
-    if findings or not node.running or not node.pid:
-        return verdict(FAIL, pod.node, expected,
-                       "; ".join(findings) or f"{container} is {node.state} with pid {node.pid} on the node",
-                       findings=findings)
-    before = RestartBaseline(container, pod.uid, node.id, node.sandbox_id, api.restart_count, node.attempt, node.pid)
+        finding = (f"the API's {container} ID {_short(api.container_id)} is labelled "
+                   f"{node.label_name} of pod uid {node.pod_uid} on the node")
+        return verdict(FAIL, pod.node, expected, finding, findings=[finding])
+    if not node.running or not node.pid:
+        return verdict(FAIL, pod.node, expected, f"{container} is {node.state} with pid {node.pid} on the node")
     killed = runtime.kill(node.pid)
     if not killed.ok:
         return verdict(FAIL, pod.node, expected, f"kill -9 {node.pid} failed: {killed.stderr.strip()}")
+    return RestartBaseline(container, pod.uid, node.id, node.sandbox_id, api.restart_count, node.attempt,
+                           node.pid, namespace, name, pod.node)
+
+
+def _kubelet_may_back_off(runtime, api) -> bool:
+    if api.restart_count == 0 or api.state != "running" or api.container_id is None:
+        return kubelet_may_back_off(api.restart_count, api.state == "running", None, 0, 0)
+    started = runtime.inspect_process(api.container_id).started
+    uptime, now = runtime.session.run('ps -o etimes= -p "$(systemctl show -p MainPID --value kubelet)"; date +%s',
+                                      check=True).stdout.split()
+    return kubelet_may_back_off(api.restart_count, True, started.timestamp() if started else None,
+                                int(now) - int(uptime), int(now))
+
+
+def kubelet_may_back_off(restart_count: int, running: bool, started: float | None, kubelet_started: float,
+                         now: float) -> bool:
+    """Whether the node's kubelet may still delay this container's next restart (times in epoch seconds).
+
+    It keeps a delay for a container it restarted (restartCount > 0) until
+    KUBELET_BACKOFF_MEMORY seconds pass without a restart, and forgets every
+    delay when it restarts itself. A container not running is in that delay.
+    """
+    if restart_count == 0:
+        return False
+    if not running or started is None:
+        return True
+    return started > kubelet_started and now - started < KUBELET_BACKOFF_MEMORY
+
+
+def _wait_running(lab: Lab, namespace: str, name: str, container: str, timeout: float) -> PodView | None:
+    """The pod once `container` runs again (the kubelet restarts it at once after its own restart)."""
     deadline = time.monotonic() + timeout
     while True:
-        pod_now = lab.pod(namespace, name)
-        api_now = pod_now.container(container) if pod_now else None
+        pod = lab.pod(namespace, name)
+        api = pod.container(container) if pod else None
+        if (api is not None and api.state == "running") or time.monotonic() >= deadline:
+            return pod
+        time.sleep(1.0)
+
+
+@check
+def container_restarts_in_the_same_sandbox(lab: Lab, before: RestartBaseline | Verdict,
+                                           timeout: float = 90.0, interval: float = 1.0) -> Verdict:
+    """Poll (bounded) until the kubelet has replaced the killed container, then judge the replacement."""
+    if isinstance(before, Verdict):
+        return before
+    runtime = lab.runtime(before.node)
+    deadline = time.monotonic() + timeout
+    while True:
+        pod_now = lab.pod(before.namespace, before.name)
+        api_now = pod_now.container(before.container) if pod_now else None
         old = None
         if api_now is not None and api_now.restart_count > before.restart_count:
             old = _inspect_if_present(runtime, before.container_id)
@@ -336,7 +404,7 @@ def killed_container_restarts_in_the_same_sandbox(lab: Lab, namespace: str, name
 
 def _inspect_if_present(runtime, container_id: str) -> Container | None:
     try:
-        return runtime.inspect(container_id)
+        return runtime.inspect_process(container_id)
     except RuntimeOutputError:
         # The kubelet may already have garbage-collected the dead container.
         return None

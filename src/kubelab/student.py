@@ -1,0 +1,190 @@
+"""A candidate's flow through the catalogue: list, start, grade, solve.
+
+    student.start(spec, "multi-container-pods", console)   # namespaces cleaned, setup applied, task returned
+    grade = student.grade(spec, "multi-container-pods")    # points per check, expected and seen, hints
+
+Progress (started, last grade) is kept per lab in its state directory, tied
+to the cluster's identity, so a rebuilt cluster starts every exercise afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from rich.console import Console
+
+from kubelab import paths, report
+from kubelab.baseline import BaselineError, cluster_identity, load_baseline, take_snapshot
+from kubelab.catalogue import BROKEN, SETUP, SOLUTION, CheckSpec, Exercise, catalogue, exercise
+from kubelab.checks.lab import Lab
+from kubelab.checks.verdict import Verdict
+from kubelab.cluster import Cluster
+from kubelab.exercises import apply_files, grading_plan, wait_settled
+from kubelab.reset import clean_api
+from kubelab.spec import LabSpec
+
+PROGRESS_FILE = "exercises.json"
+SETTLE_SECONDS = 180.0
+
+
+@dataclass(frozen=True)
+class Result:
+    check: CheckSpec
+    verdict: Verdict
+
+    @property
+    def earned(self) -> int:
+        return self.check.points if self.verdict.passed else 0
+
+
+@dataclass(frozen=True)
+class Grade:
+    exercise: Exercise
+    results: tuple[Result, ...]
+    note: str = ""  # why nothing was graded, or what a zero means
+
+    @property
+    def score(self) -> int:
+        return sum(r.earned for r in self.results)
+
+    @property
+    def points(self) -> int:
+        return self.exercise.points
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        return [r.verdict for r in self.results]
+
+    def to_dict(self) -> dict:
+        return {"exercise": self.exercise.name, "score": self.score, "points": self.points, "note": self.note,
+                "checks": [{"id": r.check.id, "points": r.check.points, "earned": r.earned, "hint": r.check.hint,
+                            "verdict": asdict(r.verdict)} for r in self.results]}
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    title: str
+    domain: str
+    points: int
+    last_score: int | None  # of the last grade, None when never graded
+    started: str | None
+
+
+# -- progress --------------------------------------------------------------------
+
+def _progress_path(spec: LabSpec) -> Path:
+    return paths.lab_dir(spec.name) / PROGRESS_FILE
+
+
+def _read_progress(spec: LabSpec, cluster_uid: str | None) -> dict:
+    """Progress recorded on this build of the cluster ({} for another build, or none)."""
+    try:
+        doc = json.loads(_progress_path(spec).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("cluster_uid") != cluster_uid or not isinstance(doc.get("exercises"), dict):
+        return {}
+    return doc["exercises"]
+
+
+def _write_progress(spec: LabSpec, cluster_uid: str | None, progress: dict) -> None:
+    paths.write_private(_progress_path(spec), json.dumps({"cluster_uid": cluster_uid, "exercises": progress},
+                                                         indent=2) + "\n")
+
+
+def forget_progress(spec: LabSpec) -> None:
+    """For the next student: no exercise started, none graded."""
+    _progress_path(spec).unlink(missing_ok=True)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _cluster_uid(cluster: Cluster) -> str | None:
+    return cluster_identity(cluster)[1]
+
+
+# -- the verbs ---------------------------------------------------------------------
+
+def list_exercises(spec: LabSpec) -> list[Row]:
+    progress = _read_progress(spec, _cluster_uid(Cluster.for_lab(spec)))
+    rows = []
+    for e in catalogue().values():
+        mine = progress.get(e.name, {})
+        rows.append(Row(e.name, e.title, e.domain, e.points, (mine.get("last") or {}).get("score"),
+                        mine.get("started")))
+    return rows
+
+
+def start(spec: LabSpec, name: str, console: Console, timeout: float = SETTLE_SECONDS) -> Exercise:
+    """The exercise's namespaces back to the baseline, its setup applied, the start recorded; returns it."""
+    chosen = exercise(name)
+    cluster = Cluster.for_lab(spec)
+    clear_namespaces(spec, cluster, chosen.namespaces, timeout, console)
+    apply_files(cluster, chosen.manifests(SETUP), console)
+    uid = _cluster_uid(cluster)
+    progress = _read_progress(spec, uid)
+    progress[chosen.name] = {"started": _now()}
+    _write_progress(spec, uid, progress)
+    return chosen
+
+
+def clear_namespaces(spec: LabSpec, cluster: Cluster, namespaces: tuple[str, ...], timeout: float,
+                     console: Console) -> int:
+    """Delete what the baseline lacks inside `namespaces` (the namespaces too, unless baseline ones).
+
+    Reset's machinery does the deleting and waiting: given a baseline that
+    also holds everything outside these namespaces, it leaves that alone.
+    """
+    baseline = load_baseline(spec)
+    if baseline is None:
+        raise BaselineError(f"lab {spec.name} has no baseline, so what belongs to an exercise is unknown. Fix: "
+                            f"build the lab with the deploy (it records one), or `kubelab baseline record`")
+    scope = set(namespaces)
+    outside = {o.ref for o in take_snapshot(cluster).objects
+               if o.ref.namespace not in scope and not (o.ref.kind == "Namespace" and o.ref.name in scope)}
+    return clean_api(cluster, replace(baseline, objects=baseline.objects | outside), timeout, console)
+
+
+def solve(spec: LabSpec, name: str, console: Console, timeout: float = SETTLE_SECONDS) -> Exercise:
+    """Apply the reference answer and wait until it runs: for instructors and tests."""
+    return apply_part(spec, name, SOLUTION, console, timeout)
+
+
+def apply_part(spec: LabSpec, name: str, part: str, console: Console, timeout: float = SETTLE_SECONDS) -> Exercise:
+    """Apply `setup`, `solution` or `broken/<variant>` of an exercise and wait (bounded) for its pods."""
+    chosen = exercise(name)
+    cluster = Cluster.for_lab(spec)
+    applied = apply_files(cluster, chosen.manifests(part), console)
+    wait_settled(cluster, applied, timeout, console)
+    return chosen
+
+
+def apply_broken(spec: LabSpec, name: str, variant: str, console: Console,
+                 timeout: float = SETTLE_SECONDS) -> Exercise:
+    return apply_part(spec, name, f"{BROKEN}/{variant}", console, timeout)
+
+
+def grade(spec: LabSpec, name: str, console: Console) -> Grade:
+    """Run the exercise's steps and checks; points per check. An exercise never started scores 0 and says so."""
+    chosen = exercise(name)
+    cluster = Cluster.for_lab(spec)
+    uid = _cluster_uid(cluster)
+    progress = _read_progress(spec, uid)
+    if chosen.name not in progress:
+        return Grade(chosen, (), note=f"not started on this lab: 0 points. Fix: `kubelab exercise start {name}`, "
+                                      f"solve the task, then grade")
+    plan = grading_plan([chosen])
+    with Lab.open(spec) as lab:
+        verdicts = report.run_checks([check for _, _, check in plan], lab, console)
+    result = Grade(chosen, tuple(Result(spec_, v) for (_, spec_, _), v in zip(plan, verdicts)))
+    if result.score == 0:
+        result = replace(result, note="0 points: none of what the task asks for is in place yet")
+    progress[chosen.name]["last"] = {"score": result.score, "points": result.points, "at": _now()}
+    _write_progress(spec, uid, progress)
+    return result
