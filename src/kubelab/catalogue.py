@@ -33,6 +33,7 @@ from kubelab.spec import MAX_SPEC_BYTES, _load_yaml, _Reader
 EXERCISES_DIR = Path(__file__).resolve().parents[2] / "exercises"
 EXERCISE_FILE, TASK_FILE = "exercise.yaml", "task.md"
 SETUP, SOLUTION, BROKEN = "setup", "solution", "broken"
+IMPERATIVE_FILE = "imperative/commands.sh"
 
 # The CKAD v1.35 curriculum's domains, as the CNCF names them.
 DOMAINS = ("Application Design and Build", "Application Deployment", "Application Observability and Maintenance",
@@ -80,6 +81,8 @@ class Exercise:
     checks: tuple[CheckSpec, ...]
     broken: dict[str, tuple[str, ...]]
     task: str
+    # The answer typed as a candidate would (kubectl only), proving graders accept more than the YAML.
+    imperative: tuple[str, ...] = ()
 
     def manifests(self, part: str) -> list[Path]:
         """The manifest files of `setup`, `solution` or `broken/<variant>`, in name order."""
@@ -261,10 +264,35 @@ def load_exercise(folder: Path, images: frozenset[str] | None = None) -> Exercis
 
     task = _task(folder)
     exercise = Exercise(folder.name, folder, title, domain, competency, points, namespaces, declared, starts,
-                        tuple(step_specs), tuple(check_specs), broken, task)
+                        tuple(step_specs), tuple(check_specs), broken, task, _imperative(folder))
     _graded_values_in_task(r, exercise)
     _manifests_fit(r, exercise)
     return exercise
+
+
+# Anything but kubectl, its arguments, quotes and pipes between kubectl commands.
+_NOT_KUBECTL = re.compile(r"[;&`$<>\\(){}]")
+
+
+def _imperative(folder: Path) -> tuple[str, ...]:
+    """The kubectl command lines of `imperative/commands.sh` ((): the exercise has no imperative answer)."""
+    path = folder / IMPERATIVE_FILE
+    if not path.exists():
+        return ()
+    r = _ExerciseReader(str(path))
+    lines = []
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if _NOT_KUBECTL.search(text) or not all(p.strip().startswith("kubectl ") for p in text.split("|")):
+            r.fail(f"line {n}", f"{text!r} is not a kubectl command (or kubectl commands joined by `|`)",
+                   "write one kubectl command per line, as a candidate types it; no other programs, no `;`, "
+                   "`&&`, `$`, redirections or subshells")
+        lines.append(text)
+    if not lines:
+        r.fail("(file)", "no command", f"write the kubectl commands of the answer, or remove {IMPERATIVE_FILE}")
+    return tuple(lines)
 
 
 def _unique(r: _Reader, ids: list[str], where: str) -> None:

@@ -18,13 +18,17 @@ from rich.console import Console
 
 from kubelab import paths, report
 from kubelab.baseline import BaselineError, cluster_identity, load_baseline, take_snapshot
-from kubelab.catalogue import BROKEN, SETUP, SOLUTION, CheckSpec, Exercise, catalogue, exercise
+from kubelab.catalogue import (BROKEN, IMPERATIVE_FILE, SETUP, SOLUTION, CheckSpec, Exercise, catalogue,
+                               exercise)
 from kubelab.checks.lab import Lab
 from kubelab.checks.verdict import Verdict
 from kubelab.cluster import Cluster
+from kubelab.errors import KubelabError
 from kubelab.exercises import apply_files, grading_plan, wait_settled
 from kubelab.reset import clean_api
+from kubelab.kubeadm import ADMIN_CONF
 from kubelab.spec import LabSpec
+from kubelab.ssh import SSHPool
 
 PROGRESS_FILE = "exercises.json"
 SETTLE_SECONDS = 180.0
@@ -154,6 +158,33 @@ def clear_namespaces(spec: LabSpec, cluster: Cluster, namespaces: tuple[str, ...
 def solve(spec: LabSpec, name: str, console: Console, timeout: float = SETTLE_SECONDS) -> Exercise:
     """Apply the reference answer and wait until it runs: for instructors and tests."""
     return apply_part(spec, name, SOLUTION, console, timeout)
+
+
+def solve_imperatively(spec: LabSpec, name: str, console: Console, timeout: float = SETTLE_SECONDS) -> Exercise:
+    """Type the exercise's imperative answer on the control-plane node, as a candidate would, and wait for it.
+
+    Each line runs as root with the admin kubeconfig, through the same SSH
+    layer as the checks; what it made is waited for like an applied answer.
+    """
+    chosen = exercise(name)
+    if not chosen.imperative:
+        raise KubelabError(f"exercise {name} has no imperative answer. Fix: use `kubelab exercise solve {name}`, or "
+                           f"write the kubectl commands in {chosen.folder / IMPERATIVE_FILE}")
+    with SSHPool(spec) as pool:
+        session = pool.session(spec.control_plane.name)
+        for line in chosen.imperative:
+            typed = session.run(f"export KUBECONFIG={ADMIN_CONF}; {line}")
+            if not typed.ok:
+                raise KubelabError(f"{chosen.folder / IMPERATIVE_FILE}: `{line}` exited {typed.exit_code} on "
+                                   f"{spec.control_plane.name}: {typed.stderr.strip()[-500:]}. Fix: correct that command")
+            console.print(f"$ {line}")
+    cluster = Cluster.for_lab(spec)
+    made = [{"kind": kind, "apiVersion": api_version, "metadata": meta}
+            for api_version, kind in (("v1", "Pod"), ("apps/v1", "Deployment"))
+            for meta in cluster.list_metadata(cluster.resource(api_version, kind))
+            if meta.get("namespace") in chosen.namespaces and not meta.get("ownerReferences")]
+    wait_settled(cluster, made, timeout, console)
+    return chosen
 
 
 def apply_part(spec: LabSpec, name: str, part: str, console: Console, timeout: float = SETTLE_SECONDS) -> Exercise:

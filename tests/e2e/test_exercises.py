@@ -56,6 +56,15 @@ def test_the_reference_solution_scores_full_marks(spec, name):
     assert student.list_exercises(spec)[EXERCISES.index(name)].last_score == grade.points
 
 
+@pytest.mark.parametrize("name", [n for n in EXERCISES if catalogue()[n].imperative])
+def test_an_imperative_answer_scores_full_marks(spec, name):
+    student.start(spec, name, CONSOLE)
+    student.solve_imperatively(spec, name, CONSOLE)
+    grade = student.grade(spec, name, CONSOLE)
+    assert not failing(grade), [(r.check.id, r.verdict.seen) for r in grade.results if not r.verdict.passed]
+    assert grade.score == grade.points
+
+
 @pytest.mark.parametrize("name, variant", VARIANTS)
 def test_a_broken_variant_fails_exactly_the_checks_it_names(spec, name, variant):
     student.start(spec, name, CONSOLE)

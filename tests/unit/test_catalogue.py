@@ -232,3 +232,28 @@ def test_two_functions_registering_one_name_is_an_error():
         registry.check(pod_is_running)
     assert "rename one" in str(err.value)
     assert registry.checks()["pod_is_running"].function.__module__ == "kubelab.checks.pods"
+
+
+def test_an_imperative_answer_is_read_line_by_line_without_comments(tmp_path):
+    folder = write_exercise(tmp_path)
+    (folder / "imperative").mkdir()
+    (folder / "imperative" / "commands.sh").write_text(
+        "# what a candidate types\nkubectl run web --image=nginx:1.27 -n default\n\n"
+        "kubectl create deployment d --image=nginx:1.27 --dry-run=client -o yaml | kubectl apply -f -\n")
+    assert load_exercise(folder).imperative == (
+        "kubectl run web --image=nginx:1.27 -n default",
+        "kubectl create deployment d --image=nginx:1.27 --dry-run=client -o yaml | kubectl apply -f -")
+    assert load_exercise(write_exercise(tmp_path / "other")).imperative == ()
+
+
+@pytest.mark.parametrize("line", ["kubectl run web --image=nginx:1.27; reboot", "rm -rf /", "kubectl get pods > /x",
+                                  "kubectl run $(id)", "kubectl get pods | sh", "kubectl get pods && true",
+                                  "kubectl run `id`"])
+def test_an_imperative_answer_may_hold_only_kubectl(tmp_path, line):
+    folder = write_exercise(tmp_path)
+    (folder / "imperative").mkdir()
+    (folder / "imperative" / "commands.sh").write_text(f"kubectl get pods\n{line}\n")
+    with pytest.raises(SpecError) as err:
+        load_exercise(folder)
+    assert err.value.file.endswith("imperative/commands.sh") and err.value.field == "line 2"
+    assert "Fix:" in str(err.value)

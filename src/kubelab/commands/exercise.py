@@ -26,6 +26,9 @@ def register(sub) -> None:
                              ("solve", _solve, "apply the reference solution (for instructors and tests)")):
         p = verbs.add_parser(verb, help=text)
         p.add_argument("name", help="the exercise (see `kubelab exercise list`)")
+        if verb == "solve":
+            p.add_argument("--imperative", action="store_true",
+                           help="type the kubectl commands of imperative/commands.sh on the control plane instead")
         if verb == "grade":
             p.add_argument("--json", action="store_true", help="print the grade as JSON on stdout")
             p.add_argument("--junit", metavar="FILE", help="also write the verdicts as JUnit XML to FILE")
@@ -75,7 +78,8 @@ def _start(args) -> int:
 
 def _solve(args) -> int:
     with locked_spec(args) as spec:
-        student.solve(spec, args.name, Console(stderr=True))
+        solve = student.solve_imperatively if args.imperative else student.solve
+        solve(spec, args.name, Console(stderr=True))
     return 0
 
 
