@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import tarfile
+import threading
 import time
 import urllib.request
 
@@ -12,6 +13,7 @@ import pytest
 
 from kubelab import artifacts, versions
 from kubelab.bundle import gobuild, images
+from kubelab.bundle.build import build_bundle
 from kubelab.bundle.manifest import load_manifest
 from kubelab.errors import ArtifactError
 
@@ -46,6 +48,20 @@ def run(binary, *args):
     proc = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
+
+
+def test_a_rebuild_never_leaves_the_bundle_without_its_manifest(bundle):
+    # Other labs deploy from this bundle while a test session or `kubelab up` rebuilds it.
+    seen_missing = []
+    builder = threading.Thread(target=build_bundle, args=(RELEASE,))
+    builder.start()
+    while builder.is_alive():
+        if not (bundle / "manifest.json").is_file():
+            seen_missing.append(time.monotonic())
+        time.sleep(0.02)
+    builder.join()
+    assert not seen_missing
+    load_manifest(bundle).check_release(RELEASE)
 
 
 def test_manifest_checksums_match_the_files(bundle, manifest):

@@ -22,7 +22,7 @@ from kubelab import paths
 from kubelab.artifacts import sha256_of
 from kubelab.bundle import busybox, gobuild, images
 from kubelab.bundle.lock import exclusive
-from kubelab.bundle.manifest import (MANIFEST_NAME, FileEntry, ImageEntry, Manifest, write_atomically,
+from kubelab.bundle.manifest import (FileEntry, ImageEntry, Manifest, write_atomically,
                                      write_manifest)
 from kubelab.versions import Artifact, Release
 
@@ -78,9 +78,10 @@ def _build_locked(release: Release, bundle: Path, console: Console) -> None:
     files_dir, images_dir = bundle / "files", bundle / "images"
     files_dir.mkdir(parents=True, exist_ok=True)
     images_dir.mkdir(exist_ok=True)
-    # Until the new manifest is written the bundle is unusable, and says so,
-    # instead of pairing an old manifest with new files.
-    (bundle / MANIFEST_NAME).unlink(missing_ok=True)
+    # The old manifest stays until the new one replaces it in one rename: labs
+    # deploying from this bundle meanwhile keep working (a warm build rewrites
+    # identical files), and a file that did change fails its old checksum,
+    # which stops a deploy cleanly instead of installing a mix.
     manifest = Manifest(kubernetes=release.kubernetes)
     stage_seconds: dict[str, float] = {}
 
