@@ -6,6 +6,7 @@ import sys
 import time
 
 from rich.console import Console
+from rich.text import Text
 
 from kubelab import lablock, versions
 from kubelab.commands._lab_arg import add_lab_argument
@@ -44,8 +45,9 @@ def _up(args) -> int:
 def _down(args) -> int:
     console = Console(stderr=True)
     plan = nodes.teardown_plan(args.lab)
-    confirm(args.lab, f"remove lab {args.lab}", plan.describe(), yes=args.yes, interactive=sys.stdin.isatty(),
-            ask=console.input)
+    console.print(Text(plan.describe()))
+    confirm(args.lab, f"remove lab {args.lab}", "This cannot be undone.", yes=args.yes,
+            interactive=sys.stdin.isatty(), ask=console.input)
     with lablock.hold(args.lab):
         # Found again under the lock: another command may have changed the lab while we asked.
         removed = nodes.remove(nodes.teardown_plan(args.lab, missing_ok=True))
