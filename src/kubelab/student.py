@@ -130,7 +130,10 @@ def start(spec: LabSpec, name: str, console: Console, timeout: float = SETTLE_SE
     chosen = exercise(name)
     cluster = Cluster.for_lab(spec)
     clear_namespaces(spec, cluster, chosen.namespaces, timeout, console)
-    apply_files(cluster, chosen.manifests(SETUP), console)
+    applied = apply_files(cluster, chosen.manifests(SETUP), console)
+    # The setup's own pods (clients to test from) must run before anyone uses them; a setup
+    # Deployment may be broken on purpose (a debugging task), so only bare pods are waited for.
+    wait_settled(cluster, [o for o in applied if o["kind"] == "Pod"], timeout, console)
     uid = _cluster_uid(cluster)
     progress = _read_progress(spec, uid)
     progress[chosen.name] = {"started": _now()}
