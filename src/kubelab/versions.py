@@ -127,6 +127,9 @@ class Release:
 EXERCISE_IMAGES = {
     "docker.io/library/nginx:1.27": "Debian nginx-light and curl, laid out as upstream's image",
     "docker.io/library/busybox:1.37": "busybox compiled from upstream's source with upstream's image config",
+    # A second tag of one app, for rolling updates and rollbacks: the nginx:1.27
+    # stand-in's recipe under its own reference, so its image ID differs.
+    "docker.io/library/nginx:1.28": "the nginx:1.27 stand-in's recipe, tagged 1.28",
 }
 # The busybox stand-in is compiled from upstream's release tarball, as
 # docker-library/busybox builds busybox:1.37 (Debian's busybox-static 1.35 is

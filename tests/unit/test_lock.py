@@ -87,7 +87,9 @@ def test_images_are_locked_by_the_digest_of_their_own_repository():
 
 def test_a_lock_of_the_lab_as_built_does_not_drift(lock, served):
     # Every digest containerd recorded on either node is the digest of the bytes the mirror serves.
-    assert {ref for status in lock["nodes"].values() for ref in status["images"]} == set(served)
+    # The capture predates nginx:1.28, which a node pulls only for the rolling-update exercise.
+    assert {ref for status in lock["nodes"].values() for ref in status["images"]} == (
+        set(served) - {"docker.io/library/nginx:1.28"})
     assert lock_drift(lock, spec(), served.__getitem__) == []
 
 

@@ -21,7 +21,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kubelab import paths
@@ -180,19 +180,26 @@ def image_specs(release: Release, built: dict[str, Built]) -> list[ImageSpec]:
 
 
 def exercise_image_specs() -> list[ImageSpec]:
-    nginx, box = "docker.io/library/nginx:1.27", "docker.io/library/busybox:1.37"
-    if set(EXERCISE_IMAGES) != {nginx, box}:
+    nginx, nginx_next = "docker.io/library/nginx:1.27", "docker.io/library/nginx:1.28"
+    box = "docker.io/library/busybox:1.37"
+    if set(EXERCISE_IMAGES) != {nginx, nginx_next, box}:
         raise ArtifactError(f"kubelab.versions.EXERCISE_IMAGES lists {sorted(EXERCISE_IMAGES)}, but the bundle "
-                            "knows how to build stand-ins only for nginx:1.27 and busybox:1.37. "
+                            "knows how to build stand-ins only for nginx:1.27, nginx:1.28 and busybox:1.37. "
                             "Fix: add a recipe in kubelab/bundle/images.py.")
+    # curl as in upstream's image; logs to the container's output unless
+    # a volume is mounted over /var/log/nginx, as upstream's symlinks do.
+    nginx_spec = ImageSpec(nginx, (ENV_PATH, 'CMD ["nginx", "-g", "daemon off;"]', "EXPOSE 80/tcp",
+                                   "STOPSIGNAL SIGQUIT"),
+                           base_packages=("nginx-light", "curl"),
+                           texts=(("etc/nginx/nginx.conf", NGINX_CONF),
+                                  ("etc/nginx/conf.d/default.conf", NGINX_DEFAULT_SITE)),
+                           links=(("var/log/nginx/access.log", "/dev/stdout"),
+                                  ("var/log/nginx/error.log", "/dev/stderr")),
+                           stand_in_from="nginx-light")
     return [
-        # curl as in upstream's image; logs to the container's output unless
-        # a volume is mounted over /var/log/nginx, as upstream's symlinks do.
-        ImageSpec(nginx, (ENV_PATH, 'CMD ["nginx", "-g", "daemon off;"]', "EXPOSE 80/tcp", "STOPSIGNAL SIGQUIT"),
-                  base_packages=("nginx-light", "curl"),
-                  texts=(("etc/nginx/nginx.conf", NGINX_CONF), ("etc/nginx/conf.d/default.conf", NGINX_DEFAULT_SITE)),
-                  links=(("var/log/nginx/access.log", "/dev/stdout"), ("var/log/nginx/error.log", "/dev/stderr")),
-                  stand_in_from="nginx-light"),
+        nginx_spec,
+        # The same files: its stand-in label names its own reference, so its image ID differs from 1.27's.
+        replace(nginx_spec, ref=nginx_next),
         # Upstream's layout: every applet linked in /bin, /usr/bin/env for
         # scripts' #! lines, and buildroot's skeleton files and directories.
         ImageSpec(box, (ENV_PATH, 'CMD ["sh"]'),
