@@ -17,7 +17,7 @@ from kubelab.checks.objects import get, label_selector, list_objects
 from kubelab.checks.registry import check
 from kubelab.checks.services import Attempt, attempt, backends, read_service, service_port, url_for
 from kubelab.checks.verdict import FAIL, PASS, WAITING, Verdict, verdict
-from kubelab.checks.workloads import _owned_by, _poll
+from kubelab.checks.workloads import owned_by, poll
 from kubelab.cluster import PodView
 
 
@@ -25,9 +25,9 @@ def deployment_pods(lab: Lab, namespace: str, deployment: dict) -> list[dict]:
     """The live pods of the Deployment's ReplicaSets (owner references, not labels: colours may share labels)."""
     selector = label_selector((deployment.get("spec") or {}).get("selector"))
     sets = [r for r in list_objects(lab, "apps/v1", "ReplicaSet", namespace, labels=selector)
-            if _owned_by(r, deployment)]
+            if owned_by(r, deployment)]
     return [p for p in list_objects(lab, "v1", "Pod", namespace, labels=selector)
-            if any(_owned_by(p, r) for r in sets) and not p["metadata"].get("deletionTimestamp")]
+            if any(owned_by(p, r) for r in sets) and not p["metadata"].get("deletionTimestamp")]
 
 
 CONNECT_TIMEOUT = 3.0
@@ -50,7 +50,7 @@ def service_sends_only_to(lab: Lab, *, namespace: str, name: str, port: int, dep
             sent = [attempt(runtime, url_for(cluster_ip, port), cluster_ip, timeout=CONNECT_TIMEOUT)
                     for _ in range(requests)]
         return judge_only_to(f"{namespace}/{name}", port, deployment, service, slices, owner, pods, node, sent)
-    return _poll(judge, timeout, interval)
+    return poll(judge, timeout, interval)
 
 
 def judge_only_to(ref: str, port: int, deployment: str, service: dict | None, slices: list[dict],

@@ -18,7 +18,7 @@ from kubelab.checks.objects import get, label_selector, list_objects
 from kubelab.checks.registry import check
 from kubelab.checks.resources import cpu_limit_is_enforced, cpu_request_is_enforced, memory_limit_is_enforced
 from kubelab.checks.verdict import FAIL, PASS, WAITING, Verdict, verdict
-from kubelab.checks.workloads import REVISION, _owned_by, _poll
+from kubelab.checks.workloads import REVISION, owned_by, poll
 
 ROLLOUT_TIMEOUT, ROLLOUT_INTERVAL = 90.0, 2.0
 
@@ -32,13 +32,13 @@ def each_replica(lab: Lab, namespace: str, name: str, pod_check: Callable[..., V
             return judge_replicas(None, [], [])
         selector = label_selector((deployment.get("spec") or {}).get("selector"))
         sets = [r for r in list_objects(lab, "apps/v1", "ReplicaSet", namespace, labels=selector)
-                if _owned_by(r, deployment)]
+                if owned_by(r, deployment)]
         replicas = judge_replicas(deployment, sets, list_objects(lab, "v1", "Pod", namespace, labels=selector))
         if isinstance(replicas, Verdict):
             return replicas
         return judge_each_replica(name, [(pod, pod_check(lab, namespace=namespace, name=pod, **args))
                                          for pod in replicas])
-    return _poll(judge, timeout, interval)
+    return poll(judge, timeout, interval)
 
 
 def judge_replicas(deployment: dict | None, replica_sets: list[dict], pods: list[dict]) -> list[str] | Verdict:
@@ -55,7 +55,7 @@ def judge_replicas(deployment: dict | None, replica_sets: list[dict], pods: list
     newest = max(replica_sets, key=lambda r: int((r["metadata"].get("annotations") or {}).get(REVISION, 0)))
     evidence["replica_set"] = newest["metadata"]["name"]
     live = sorted(p["metadata"]["name"] for p in pods
-                  if _owned_by(p, newest) and not p["metadata"].get("deletionTimestamp")
+                  if owned_by(p, newest) and not p["metadata"].get("deletionTimestamp")
                   and (p.get("status") or {}).get("phase") == "Running")
     rolled = (status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 1)
               and status.get("updatedReplicas", 0) == status.get("readyReplicas", 0) == want

@@ -24,7 +24,7 @@ JOB_UID_LABEL = "batch.kubernetes.io/controller-uid"  # set on a Job's pods sinc
 REVISION = "deployment.kubernetes.io/revision"
 
 
-def _poll(judge: Callable[[], Verdict], timeout: float, interval: float) -> Verdict:
+def poll(judge: Callable[[], Verdict], timeout: float, interval: float) -> Verdict:
     """Judge until the verdict is not WAITING or `timeout` passes; a verdict still waiting then fails."""
     deadline = time.monotonic() + timeout
     while True:
@@ -37,7 +37,7 @@ def _poll(judge: Callable[[], Verdict], timeout: float, interval: float) -> Verd
         time.sleep(interval)
 
 
-def _owned_by(obj: dict, owner: dict) -> bool:
+def owned_by(obj: dict, owner: dict) -> bool:
     return any(ref.get("uid") == owner["metadata"]["uid"] for ref in obj["metadata"].get("ownerReferences") or ())
 
 
@@ -60,7 +60,7 @@ def job_completed(lab: Lab, *, namespace: str, name: str, completions: int, para
                 if listed.pod_uid in uids and not listed.running:
                     inspected.setdefault(listed.pod_uid, []).append(runtime.inspect(listed.id))
         return judge_job(job, pods, inspected, completions, parallelism)
-    return _poll(judge, timeout, interval)
+    return poll(judge, timeout, interval)
 
 
 def judge_job(job: dict | None, pods: list[dict], inspected: dict[str, list[Container]], completions: int,
@@ -153,7 +153,7 @@ def deployment_runs_image(lab: Lab, *, namespace: str, name: str, image: str, pr
             return judge_rollout(None, [], [], {}, {}, image, previous_image, container)
         selector = label_selector((deployment.get("spec") or {}).get("selector"))
         sets = [r for r in list_objects(lab, "apps/v1", "ReplicaSet", namespace, labels=selector)
-                if _owned_by(r, deployment)]
+                if owned_by(r, deployment)]
         pods = [p for p in list_objects(lab, "v1", "Pod", namespace, labels=selector)
                 if not p["metadata"].get("deletionTimestamp")]
         containers, images = {}, {}
@@ -161,7 +161,7 @@ def deployment_runs_image(lab: Lab, *, namespace: str, name: str, image: str, pr
             runtime = lab.runtime(node)
             containers[node], images[node] = runtime.containers(), runtime.images()
         return judge_rollout(deployment, sets, pods, containers, images, image, previous_image, container)
-    return _poll(judge, timeout, interval)
+    return poll(judge, timeout, interval)
 
 
 def judge_rollout(deployment: dict | None, replica_sets: list[dict], pods: list[dict],
