@@ -191,11 +191,18 @@ def solve_imperatively(spec: LabSpec, name: str, console: Console, timeout: floa
 
 
 def apply_part(spec: LabSpec, name: str, part: str, console: Console, timeout: float = SETTLE_SECONDS) -> Exercise:
-    """Apply `setup`, `solution` or `broken/<variant>` of an exercise and wait (bounded) for its pods."""
+    """Apply `solution` or `broken/<variant>` of an exercise file by file, each waited for (bounded).
+
+    One file after another, as a candidate applies them: an answer made of
+    steps (update a Deployment, then roll it back) leaves the history the
+    steps leave, which one batch would not.
+    """
     chosen = exercise(name)
     cluster = Cluster.for_lab(spec)
-    applied = apply_files(cluster, chosen.manifests(part), console)
-    wait_settled(cluster, applied, timeout, console)
+    deadline = time.monotonic() + timeout
+    for path in chosen.manifests(part):
+        applied = apply_files(cluster, [path], console)
+        wait_settled(cluster, applied, max(deadline - time.monotonic(), 1), console)
     return chosen
 
 
