@@ -182,12 +182,16 @@ def solve_imperatively(spec: LabSpec, name: str, console: Console, timeout: floa
                                    f"{spec.control_plane.name}: {typed.stderr.strip()[-500:]}. Fix: correct that command")
             console.print(f"$ {line}")
     cluster = Cluster.for_lab(spec)
-    made = [{"kind": kind, "apiVersion": api_version, "metadata": meta}
+    wait_settled(cluster, _workloads_in(cluster, chosen.namespaces), timeout, console)
+    return chosen
+
+
+def _workloads_in(cluster: Cluster, namespaces: tuple[str, ...]) -> list[dict]:
+    """The bare pods and Deployments in `namespaces`, in the shape wait_settled takes."""
+    return [{"kind": kind, "apiVersion": api_version, "metadata": meta}
             for api_version, kind in (("v1", "Pod"), ("apps/v1", "Deployment"))
             for meta in cluster.list_metadata(cluster.resource(api_version, kind))
-            if meta.get("namespace") in chosen.namespaces and not meta.get("ownerReferences")]
-    wait_settled(cluster, made, timeout, console)
-    return chosen
+            if meta.get("namespace") in namespaces and not meta.get("ownerReferences")]
 
 
 def apply_part(spec: LabSpec, name: str, part: str, console: Console, timeout: float = SETTLE_SECONDS) -> Exercise:
@@ -203,6 +207,9 @@ def apply_part(spec: LabSpec, name: str, part: str, console: Console, timeout: f
     for path in chosen.manifests(part):
         applied = apply_files(cluster, [path], console)
         wait_settled(cluster, applied, max(deadline - time.monotonic(), 1), console)
+    # The answer runs beside the setup: what the setup started (a Deployment still
+    # rolling out) must be running too before anyone grades it.
+    wait_settled(cluster, _workloads_in(cluster, chosen.namespaces), max(deadline - time.monotonic(), 1), console)
     return chosen
 
 
