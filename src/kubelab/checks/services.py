@@ -11,6 +11,7 @@ host's network).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from kubelab.checks.lab import Lab
@@ -125,9 +126,24 @@ def target_port(pod: dict, service_port_entry: dict) -> tuple[int | None, str]:
 
 @check
 def service_routes_to_ready_pods(lab: Lab, *, namespace: str, name: str, port: int, from_pod: str = "",
-                                 timeout: float = 3.0) -> Verdict:
+                                 timeout: float = 3.0, settle: float = 20.0, interval: float = 2.0) -> Verdict:
     """The Service's endpoints are its Ready pods on the resolved targetPort, and a GET of the ClusterIP
-    (from `from_pod`'s network namespace, else from a node) is answered by one of them."""
+    (from `from_pod`'s network namespace, else from a node) is answered by one of them.
+
+    A Service or rollout made moments ago may not route yet (endpoints and the
+    nodes' proxy rules follow within seconds): while the Service selects pods
+    and fails, it is judged again for up to `settle` seconds.
+    """
+    deadline = time.monotonic() + settle
+    while True:
+        result, selected = _route_once(lab, namespace, name, port, from_pod, timeout)
+        if result.passed or not selected or time.monotonic() >= deadline:
+            return result
+        time.sleep(interval)
+
+
+def _route_once(lab: Lab, namespace: str, name: str, port: int, from_pod: str, timeout: float
+                ) -> tuple[Verdict, bool]:
     service, slices = read_service(lab, namespace, name)
     selector = label_selector(((service or {}).get("spec") or {}).get("selector"))
     pods = list_objects(lab, "v1", "Pod", namespace, labels=selector) if selector else []
@@ -142,7 +158,7 @@ def service_routes_to_ready_pods(lab: Lab, *, namespace: str, name: str, port: i
         if not from_pod or pid:
             sent = attempt(runtime, url_for(cluster_ip, port), cluster_ip, netns_pid=pid, timeout=timeout)
     source = f"pod {namespace}/{from_pod}" if from_pod else f"node {node or '-'}"
-    return judge_service_routing(f"{namespace}/{name}", port, service, pods, slices, source, node, sent)
+    return judge_service_routing(f"{namespace}/{name}", port, service, pods, slices, source, node, sent), bool(pods)
 
 
 def judge_service_routing(ref: str, port: int, service: dict | None, pods: list[dict], slices: list[dict],
