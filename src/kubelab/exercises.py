@@ -19,6 +19,7 @@ from kubelab.catalogue import SOLUTION, CheckSpec, Exercise, catalogue
 from kubelab.checks.lab import Lab
 from kubelab.checks.registry import OBSERVED, checks, steps
 from kubelab.checks.verdict import FAIL, Check, Verdict, verdict
+from kubelab.checks.workloads import rolled_out
 from kubelab.cluster import DEFAULT_NAMESPACE, Cluster, WaitTimeout, load_manifests
 from kubelab.errors import KubelabError, SpecError
 from kubelab.spec import LabSpec
@@ -111,14 +112,10 @@ def wait_settled(cluster: Cluster, applied: list[dict], timeout: float, console:
 def _wait_rolled_out(cluster: Cluster, api_version: str, namespace: str, name: str, deadline: float) -> None:
     while True:
         obj = cluster.get(api_version, "Deployment", name, namespace) or {}
-        want = (obj.get("spec") or {}).get("replicas", 1)
-        status = obj.get("status") or {}
-        if (status.get("observedGeneration", 0) >= obj.get("metadata", {}).get("generation", 1)
-                and status.get("updatedReplicas", 0) == status.get("readyReplicas", 0) == want
-                and status.get("replicas", 0) == want):
+        if obj and rolled_out(obj):
             return
         if time.monotonic() >= deadline:
-            raise WaitTimeout(f"deployment {namespace}/{name} not rolled out: {status}. Fix: `kubectl describe "
+            raise WaitTimeout(f"deployment {namespace}/{name} not rolled out: {obj.get('status')}. Fix: `kubectl describe "
                               f"deployment {name} -n {namespace}` shows why")
         time.sleep(POLL_SECONDS)
 

@@ -29,13 +29,13 @@ import time
 from urllib.parse import urlparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import yaml
 from rich.console import Console
 
 from kubelab import configs, kubeadm, paths
-from kubelab.baseline import (FIRST_KINDS, ApiObject, Baseline, Snapshot, baseline_path, cluster_identity, diff,
+from kubelab.baseline import (FIRST_KINDS, ApiObject, Baseline, Ref, Snapshot, baseline_path, cluster_identity, diff,
                               exercise_refs, load_baseline, take_snapshot, tracked_resources)
 from kubelab.checks import Check, Lab, Verdict, run_check
 from kubelab.checks.clean import api_pods, clean_checks
@@ -137,8 +137,13 @@ def delete_plan(extra: Iterable[ApiObject]) -> list[tuple[ApiObject, int | None]
     return plan
 
 
-def clean_api(cluster: Cluster, baseline: Baseline, timeout: float, console: Console) -> int:
-    """Delete every leftover and wait (bounded) until the API holds none; returns how many deletes were sent."""
+def clean_api(cluster: Cluster, baseline: Baseline, timeout: float, console: Console,
+              within: Callable[[Ref], bool] = lambda ref: True) -> int:
+    """Delete every leftover `within` scope and wait (bounded) until the API holds none; returns the deletes sent.
+
+    A scope keeps the deleting to what its caller owns while others create
+    objects elsewhere in the same cluster at the same time.
+    """
     deadline = time.monotonic() + timeout
     sent = 0
     rediscover = True
@@ -148,7 +153,7 @@ def clean_api(cluster: Cluster, baseline: Baseline, timeout: float, console: Con
                 resources = tracked_resources(cluster)
             snapshot = take_snapshot(cluster, resources)
             # A static pod's mirror comes back until its node's manifest is gone; verify names it.
-            pending = [o for o in diff(snapshot, baseline).extra if not o.mirror]
+            pending = [o for o in diff(snapshot, baseline).extra if not o.mirror and within(o.ref)]
             if not pending:
                 return sent
             if time.monotonic() > deadline:

@@ -62,7 +62,7 @@ def test_no_deployment_no_replica_set_or_zero_replicas_cannot_pass():
     assert v.status == WAITING and "no ReplicaSet" in v.seen
     scaled = copy.deepcopy(doc["deployment"])
     scaled["spec"]["replicas"] = 0
-    scaled["status"].update(replicas=0, readyReplicas=0, updatedReplicas=0)
+    scaled["status"].update(replicas=0, readyReplicas=0, updatedReplicas=0, availableReplicas=0)
     v = judge_replicas(scaled, doc["replica_sets"], [])
     assert v.status == FAIL and "0 replicas" in v.seen
 

@@ -18,7 +18,7 @@ from kubelab.checks.objects import get, label_selector, list_objects
 from kubelab.checks.registry import check
 from kubelab.checks.resources import cpu_limit_is_enforced, cpu_request_is_enforced, memory_limit_is_enforced
 from kubelab.checks.verdict import FAIL, PASS, WAITING, Verdict, verdict
-from kubelab.checks.workloads import REVISION, owned_by, poll
+from kubelab.checks.workloads import REVISION, owned_by, poll, rolled_out
 
 ROLLOUT_TIMEOUT, ROLLOUT_INTERVAL = 90.0, 2.0
 
@@ -57,10 +57,7 @@ def judge_replicas(deployment: dict | None, replica_sets: list[dict], pods: list
     live = sorted(p["metadata"]["name"] for p in pods
                   if owned_by(p, newest) and not p["metadata"].get("deletionTimestamp")
                   and (p.get("status") or {}).get("phase") == "Running")
-    rolled = (status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 1)
-              and status.get("updatedReplicas", 0) == status.get("readyReplicas", 0) == want
-              and status.get("replicas", 0) == want and len(live) == want)
-    if not rolled:
+    if not (rolled_out(deployment) and len(live) == want):
         return verdict(WAITING, None, expected, f"rollout under way: {evidence['updated']} updated, "
                                                 f"{evidence['ready']} ready, {status.get('replicas', 0)} in all, "
                                                 f"{len(live)} running pod(s) of {evidence['replica_set']}, of {want}",

@@ -164,6 +164,15 @@ def deployment_runs_image(lab: Lab, *, namespace: str, name: str, image: str, pr
     return poll(judge, timeout, interval)
 
 
+def rolled_out(deployment: dict) -> bool:
+    """`kubectl rollout status` done: the controller saw the newest spec, and every replica is updated and available."""
+    want = (deployment.get("spec") or {}).get("replicas", 1)
+    status = deployment.get("status") or {}
+    return (status.get("observedGeneration", 0) >= (deployment.get("metadata") or {}).get("generation", 1)
+            and status.get("updatedReplicas", 0) == status.get("availableReplicas", 0) == want
+            and status.get("replicas", 0) == want)
+
+
 def judge_rollout(deployment: dict | None, replica_sets: list[dict], pods: list[dict],
                   containers: dict[str, list[Container]], images: dict[str, list[Image]], image: str,
                   previous_image: str = "", container: str = "") -> Verdict:
@@ -194,10 +203,7 @@ def judge_rollout(deployment: dict | None, replica_sets: list[dict], pods: list[
         return verdict(FAIL, None, expected, f"the newest revision {history[0][0]} runs {history[0][1]}", **evidence)
     if previous_image and not any(img == normalize_image(previous_image) for _, img, _ in history[1:]):
         return verdict(FAIL, None, expected, f"no older revision ran {normalize_image(previous_image)}", **evidence)
-    rolled = (status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
-              and status.get("updatedReplicas", 0) == replicas == status.get("availableReplicas", 0)
-              and status.get("replicas", 0) == replicas)
-    if not rolled:
+    if not rolled_out(deployment):
         return verdict(WAITING, None, expected, f"rollout under way: {evidence['updated']} updated, "
                                                 f"{evidence['available']} available, {status.get('replicas', 0)} in "
                                                 f"all, of {replicas}", **evidence)
