@@ -96,6 +96,30 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_remembered(path: Path) -> str:
+    """sha256_of, remembered across runs by the file's path, size and mtime: unchanged inputs are read once.
+
+    One small file per entry in the cache, written by rename, so concurrent
+    builds never see half an entry.
+    """
+    st = path.stat()
+    key = hashlib.sha256(f"{Path(path).resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
+    memo = paths.cache_dir() / "sha256" / key
+    try:
+        remembered = memo.read_text()
+        if len(remembered) == 64 and all(c in "0123456789abcdef" for c in remembered):
+            return remembered
+    except FileNotFoundError:
+        pass
+    digest = sha256_of(path)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=memo.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(digest)
+    os.replace(tmp, memo)
+    return digest
+
+
 def _verify(path: Path, name: str, expected: str, origin: str, fix: str) -> None:
     actual = sha256_of(path)
     if actual != expected:

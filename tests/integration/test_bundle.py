@@ -228,3 +228,21 @@ def test_a_version_the_proxy_refuses_fails_with_gos_reason(tmp_path, monkeypatch
     assert "building crictl v1.35.0 failed: `go get sigs.k8s.io/cri-tools/cmd/crictl@v1.35.0`" in message
     assert "sigs.k8s.io/cri-tools" in message.split("exited", 1)[1]
     assert not (gobuild.build_root("crictl", "v1.35.0") / "built.json").exists()
+
+
+def test_an_unchanged_bundle_is_recognised_without_rewriting_or_rehashing(bundle):
+    build_bundle(RELEASE)  # stamps every file, whatever built it before
+    files = sorted((bundle / "files").iterdir()) + sorted((bundle / "images").iterdir())
+    before = {p: p.stat().st_mtime_ns for p in files}
+    manifest = (bundle / "manifest.json").read_text()
+    started = time.monotonic()
+    build_bundle(RELEASE)
+    print(f"warm bundle recognised in {time.monotonic() - started:.2f} s")
+    assert {p: p.stat().st_mtime_ns for p in files} == before
+    assert (bundle / "manifest.json").read_text() == manifest
+    # A file touched since it was written is made (identically) and hashed again.
+    touched = bundle / "files" / RELEASE.artifacts()[0].filename
+    os.utime(touched, ns=(before[touched] + 1, before[touched] + 1))
+    build_bundle(RELEASE)
+    assert touched.stat().st_mtime_ns != before[touched] + 1
+    assert (bundle / "manifest.json").read_text().count(artifacts.sha256_of(touched)) == 1

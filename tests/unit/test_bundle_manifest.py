@@ -9,9 +9,9 @@ import pytest
 
 from kubelab import artifacts, versions
 from kubelab.bundle import images
-from kubelab.bundle.build import BUILT_BY, _write_artifact, write_tarball
+from kubelab.bundle.build import BUILT_BY, _write_artifact, inputs_digest, write_tarball
 from kubelab.bundle.gobuild import Built
-from kubelab.bundle.manifest import FileEntry, ImageEntry, Manifest, load_manifest, write_manifest
+from kubelab.bundle.manifest import FileEntry, ImageEntry, Manifest, Stamp, load_manifest, write_manifest
 from kubelab.errors import ArtifactError
 
 RELEASE = versions.RELEASES["1.35"]
@@ -141,3 +141,51 @@ def test_image_file_names_are_safe_and_distinct():
     assert len(names) == len(refs)
     assert images.bundle_name("registry.k8s.io/coredns/coredns:v1.13.1") == "registry.k8s.io_coredns_coredns_v1.13.1.tar"
     assert all("/" not in n and ":" not in n for n in names)
+
+
+def test_a_stamp_holds_only_for_the_same_inputs_and_the_file_as_written(tmp_path):
+    written = tmp_path / "kubeadm"
+    written.write_bytes(b"binary")
+    stamp = Stamp.of("inputs-1", written)
+    assert stamp.holds("inputs-1", written)
+    assert not stamp.holds("inputs-2", written)  # a source changed
+    os.utime(written, ns=(stamp.mtime_ns + 1, stamp.mtime_ns + 1))
+    assert not stamp.holds("inputs-1", written)  # the file was touched or replaced since
+    written.unlink()
+    assert not stamp.holds("inputs-1", written)
+    assert not Stamp().holds("", tmp_path)  # a manifest from before stamps: everything is made again
+
+
+def test_stamps_round_trip_and_a_manifest_without_them_still_loads(tmp_path):
+    manifest = full_manifest()
+    name = next(iter(manifest.files))
+    manifest.files[name] = FileEntry("ab" * 32, manifest.files[name].component, manifest.files[name].version,
+                                     Stamp("x" * 64, 10, 20))
+    write_manifest(tmp_path, manifest)
+    assert load_manifest(tmp_path).files[name].stamp == Stamp("x" * 64, 10, 20)
+    raw = json.loads((tmp_path / "manifest.json").read_text())
+    for entry in (*raw["files"].values(), *raw["images"].values()):
+        entry.pop("stamp")
+    (tmp_path / "manifest.json").write_text(json.dumps(raw))
+    assert load_manifest(tmp_path).files[name].stamp == Stamp()
+
+
+def test_inputs_digest_follows_each_sources_size_and_mtime(tmp_path):
+    source = tmp_path / "kubectl"
+    source.write_bytes(b"v1")
+    before = inputs_digest("kubernetes", "v1.35.4", sources=[source])
+    assert inputs_digest("kubernetes", "v1.35.4", sources=[source]) == before
+    assert inputs_digest("kubernetes", "v1.35.5", sources=[source]) != before
+    source.write_bytes(b"v2 longer")
+    assert inputs_digest("kubernetes", "v1.35.4", sources=[source]) != before
+
+
+def test_a_remembered_sha256_is_the_files_and_follows_a_rewrite(tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBELAB_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    data.write_bytes(b"first")
+    assert artifacts.sha256_remembered(data) == hashlib.sha256(b"first").hexdigest()
+    assert len(list((tmp_path / "cache" / "sha256").iterdir())) == 1
+    assert artifacts.sha256_remembered(data) == hashlib.sha256(b"first").hexdigest()
+    data.write_bytes(b"second, longer")
+    assert artifacts.sha256_remembered(data) == hashlib.sha256(b"second, longer").hexdigest()

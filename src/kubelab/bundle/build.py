@@ -9,11 +9,13 @@ file from an upstream one), `images/<ref>.tar` (docker-archive) and
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import tarfile
 import time
 from pathlib import Path
+from typing import Iterable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -22,8 +24,9 @@ from kubelab import paths
 from kubelab.artifacts import sha256_of
 from kubelab.bundle import busybox, gobuild, images
 from kubelab.bundle.lock import exclusive
-from kubelab.bundle.manifest import (FileEntry, ImageEntry, Manifest, write_atomically,
+from kubelab.bundle.manifest import (FileEntry, ImageEntry, Manifest, Stamp, load_manifest, write_atomically,
                                      write_manifest)
+from kubelab.errors import ArtifactError
 from kubelab.versions import Artifact, Release
 
 # The gobuild component whose output holds an artifact's binaries, where the names differ.
@@ -60,6 +63,20 @@ def _write_artifact(art: Artifact, built: gobuild.Built, out: Path) -> None:
     write_tarball(out, {prefix + member: path for member, path in binaries.items()})
 
 
+def inputs_digest(*parts: object, sources: Iterable[Path]) -> str:
+    """A digest of what a bundle file is made from: `parts` (names, versions) and each source's path, size and mtime."""
+    listed = [str(p) for p in parts] + [f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sources]
+    return hashlib.sha256("\n".join(listed).encode()).hexdigest()
+
+
+def _previous(bundle: Path) -> Manifest:
+    """The manifest of the last build, or an empty one: its stamps spare re-making unchanged files."""
+    try:
+        return load_manifest(bundle)
+    except ArtifactError:
+        return Manifest(kubernetes="")
+
+
 def _prune(directory: Path, keep: set[str]) -> None:
     for item in directory.iterdir():
         if item.name not in keep:
@@ -82,7 +99,7 @@ def _build_locked(release: Release, bundle: Path, console: Console) -> None:
     # deploying from this bundle meanwhile keep working (a warm build rewrites
     # identical files), and a file that did change fails its old checksum,
     # which stops a deploy cleanly instead of installing a mix.
-    manifest = Manifest(kubernetes=release.kubernetes)
+    manifest, previous = Manifest(kubernetes=release.kubernetes), _previous(bundle)
     stage_seconds: dict[str, float] = {}
 
     def report(what: str, how: str) -> None:
@@ -110,8 +127,15 @@ def _build_locked(release: Release, bundle: Path, console: Console) -> None:
         for art in arts:
             progress.update(task, description=f"packing {art.filename}")
             source = built[BUILT_BY.get(art.component, art.component)]
-            path = write_atomically(files_dir / art.filename, lambda tmp: _write_artifact(art, source, tmp))
-            manifest.files[art.filename] = FileEntry(sha256_of(path), art.component, art.version)
+            path = files_dir / art.filename
+            inputs = inputs_digest(art.component, art.version, art.install,
+                                   sources=(source.binary(Path(dest).name) for _, dest in art.install))
+            entry = previous.files.get(art.filename)
+            if not (entry and (entry.component, entry.version) == (art.component, art.version)
+                    and entry.stamp.holds(inputs, path)):
+                write_atomically(path, lambda tmp: _write_artifact(art, source, tmp))
+                entry = FileEntry(sha256_of(path), art.component, art.version, Stamp.of(inputs, path))
+            manifest.files[art.filename] = entry
             progress.advance(task)
         progress.update(task, description="bundle files")
         _prune(files_dir, set(manifest.files))
@@ -125,8 +149,12 @@ def _build_locked(release: Release, bundle: Path, console: Console) -> None:
             image = images.build_image(spec)
             report(spec.ref, f"{'cached' if image.cached else 'built'} in {image.seconds:.1f} s")
             name = images.bundle_name(spec.ref)
-            path = write_atomically(images_dir / name, lambda tmp: shutil.copyfile(image.path, tmp))
-            manifest.images[spec.ref] = ImageEntry(f"images/{name}", sha256_of(path))
+            path, inputs = images_dir / name, inputs_digest(spec.ref, sources=(image.path,))
+            entry = previous.images.get(spec.ref)
+            if not (entry and entry.file == f"images/{name}" and entry.stamp.holds(inputs, path)):
+                write_atomically(path, lambda tmp: shutil.copyfile(image.path, tmp))
+                entry = ImageEntry(f"images/{name}", sha256_of(path), Stamp.of(inputs, path))
+            manifest.images[spec.ref] = entry
             progress.advance(task)
         progress.update(task, description="images")
         _prune(images_dir, {Path(e.file).name for e in manifest.images.values()})

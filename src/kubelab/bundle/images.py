@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kubelab import paths
-from kubelab.artifacts import sha256_of
+from kubelab.artifacts import sha256_of, sha256_remembered
 from kubelab.bundle import busybox
 from kubelab.bundle.gobuild import Built
 from kubelab.bundle.lock import exclusive
@@ -247,7 +247,7 @@ def image_key(spec: ImageSpec, changes: tuple[str, ...], base_sha256: str | None
     """The cache key of an image: a change to anything that goes into it (a file's bytes too) is a rebuild."""
     return _digest({
         "revision": RECIPE_REVISION, "ref": spec.ref, "changes": changes, "base": base_sha256,
-        "files": [(p, sha256_of(src), os.stat(src).st_mode & 0o7777) for p, src in spec.files],
+        "files": [(p, sha256_remembered(src), os.stat(src).st_mode & 0o7777) for p, src in spec.files],
         "texts": spec.texts, "links": spec.links, "dirs": spec.dirs, "applet_links": spec.applet_links,
     })
 

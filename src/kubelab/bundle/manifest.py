@@ -26,16 +26,43 @@ def rebuild_hint(minor: str | None = None) -> str:
 
 
 @dataclass(frozen=True)
+class Stamp:
+    """What a bundle file was made from, and the file as written: equal stamps mean nothing to redo.
+
+    `inputs` digests the sources' paths, sizes and mtimes (never their
+    bytes), `size` and `mtime_ns` are the written file's: a file replaced or
+    touched since is made and hashed again.
+    """
+    inputs: str = ""
+    size: int = 0
+    mtime_ns: int = 0
+
+    @classmethod
+    def of(cls, inputs: str, written: Path) -> "Stamp":
+        st = written.stat()
+        return cls(inputs, st.st_size, st.st_mtime_ns)
+
+    def holds(self, inputs: str, path: Path) -> bool:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return False
+        return bool(self.inputs) and (self.inputs, self.size, self.mtime_ns) == (inputs, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True)
 class FileEntry:
     sha256: str
     component: str
     version: str
+    stamp: Stamp = Stamp()
 
 
 @dataclass(frozen=True)
 class ImageEntry:
     file: str  # relative to the bundle directory
     sha256: str
+    stamp: Stamp = Stamp()
 
 
 @dataclass
@@ -87,8 +114,8 @@ def load_manifest(bundle: Path) -> Manifest:
             raise ValueError(f"schema {raw['schema']!r}, this kubelab reads schema {SCHEMA}")
         return Manifest(
             kubernetes=str(raw["kubernetes"]),
-            files={name: FileEntry(**e) for name, e in raw["files"].items()},
-            images={ref: ImageEntry(**e) for ref, e in raw["images"].items()},
+            files={name: FileEntry(**{**e, "stamp": Stamp(**e.get("stamp", {}))}) for name, e in raw["files"].items()},
+            images={ref: ImageEntry(**{**e, "stamp": Stamp(**e.get("stamp", {}))}) for ref, e in raw["images"].items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ArtifactError(
