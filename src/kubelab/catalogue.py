@@ -25,6 +25,7 @@ from typing import Any, Iterable, Iterator
 from kubelab import names, versions
 from kubelab.checks.registry import Registered, checks, steps
 from kubelab.cluster import DEFAULT_NAMESPACE, load_manifests
+from kubelab.curriculum import DOMAINS
 from kubelab.errors import SpecError
 from kubelab.runtime import normalize_image
 from kubelab.spec import MAX_SPEC_BYTES, _load_yaml, _Reader
@@ -35,9 +36,6 @@ EXERCISE_FILE, TASK_FILE = "exercise.yaml", "task.md"
 SETUP, SOLUTION, BROKEN = "setup", "solution", "broken"
 IMPERATIVE_FILE = "imperative/commands.sh"
 
-# The CKAD v1.35 curriculum's domains, as the CNCF names them.
-DOMAINS = ("Application Design and Build", "Application Deployment", "Application Observability and Maintenance",
-           "Application Environment, Configuration and Security", "Services and Networking")
 FIELDS = ("title", "domain", "competency", "points", "namespaces", "images", "lab_starts_with", "steps", "checks",
           "broken")
 STEP_FIELDS = ("id", "step", "args")

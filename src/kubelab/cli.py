@@ -16,6 +16,7 @@ SUBCOMMAND_MODULES = (
     "kubelab.commands.apply",
     "kubelab.commands.check",
     "kubelab.commands.exercise",
+    "kubelab.commands.exam",
     "kubelab.commands.baseline",
     "kubelab.commands.verify",
     "kubelab.commands.reset",

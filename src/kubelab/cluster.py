@@ -10,6 +10,7 @@ subset that checks compare with what the runtime reports.
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from kubelab.spec import LabSpec
 FIELD_MANAGER = "kubelab"
 DEFAULT_NAMESPACE = "default"
 REQUEST_TIMEOUT = 30.0
+_DISCOVERY = threading.Lock()
 # Lists return metadata only, so reading every Secret never transfers its data.
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
@@ -226,7 +228,9 @@ class Cluster:
     def dynamic(self) -> DynamicClient:
         # Discovery talks to the server, so it waits for the first real call.
         if self._dynamic is None:
-            with self._reaching("discover the API"):
+            # The client keeps its discovery in one cache file per server, rewritten in place:
+            # threads discovering at once (an exam's tasks) would read each other's half-written file.
+            with _DISCOVERY, self._reaching("discover the API"):
                 self._dynamic = DynamicClient(self.api_client)
         return self._dynamic
 

@@ -305,7 +305,9 @@ class Session:
                 err.add(chan.recv_stderr(65536))
             if chan.eof_received and not chan.recv_ready() and not chan.recv_stderr_ready():
                 break
-            if chan.closed:
+            # Output, EOF and the close can all land after the reads above: a closed
+            # channel with output still buffered goes round once more to drain it.
+            if chan.closed and not chan.recv_ready() and not chan.recv_stderr_ready():
                 raise EOFError("the channel closed before the command's output ended")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
