@@ -33,8 +33,11 @@ def _container_id(status: dict) -> str | None:
 
 # -- the init container ran to exit 0 before the app started ------------------
 
-@check
-def init_container_ran_before_the_app(lab: Lab, *, namespace: str, name: str, init: str, container: str) -> Verdict:
+def init_and_app(lab: Lab, namespace: str, name: str, init: str, container: str
+                 ) -> tuple[dict, list[Sandbox], Container | None, Container | None] | Verdict:
+    """The pod as the API returns it, its node's sandboxes, and the node's record of init container `init` and
+    of app container `container` (None where the API names no container ID); a verdict when the pod is on no
+    node."""
     raw = get(lab, "v1", "Pod", namespace, name)
     pod = PodView.from_api(raw) if raw else None
     if pod is None or not pod.node:
@@ -43,10 +46,14 @@ def init_container_ran_before_the_app(lab: Lab, *, namespace: str, name: str, in
     statuses = {s["name"]: s for s in (raw.get("status") or {}).get("initContainerStatuses") or ()}
     init_id = _container_id(statuses.get(init, {}))
     app = pod.container(container)
-    return judge_init_first(raw, runtime.sandboxes(),
-                            runtime.inspect_process(init_id) if init_id else None,
-                            runtime.inspect_process(app.container_id) if app and app.container_id else None,
-                            init, container)
+    return (raw, runtime.sandboxes(), runtime.inspect_process(init_id) if init_id else None,
+            runtime.inspect_process(app.container_id) if app and app.container_id else None)
+
+
+@check
+def init_container_ran_before_the_app(lab: Lab, *, namespace: str, name: str, init: str, container: str) -> Verdict:
+    found = init_and_app(lab, namespace, name, init, container)
+    return found if isinstance(found, Verdict) else judge_init_first(*found, init, container)
 
 
 def judge_init_first(raw: dict, sandboxes: list[Sandbox], init_c: Container | None, app_c: Container | None,

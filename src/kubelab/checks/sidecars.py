@@ -13,33 +13,15 @@ bound to the same host directory for it (crictl inspect's mounts).
 
 from __future__ import annotations
 
-from kubelab.checks.init import _container_id
+from kubelab.checks.init import init_and_app
 from kubelab.checks.lab import Lab
-from kubelab.checks.objects import get
-from kubelab.checks.pods import _ready_sandbox, _short, judge_pod_running
+from kubelab.checks.pods import _ready_sandbox, _short
 from kubelab.checks.registry import check
 from kubelab.checks.verdict import FAIL, PASS, Verdict, verdict
 from kubelab.cluster import PodView
 from kubelab.runtime import Container, Sandbox
 
 ALWAYS = "Always"
-
-
-def init_and_app(lab: Lab, namespace: str, name: str, init: str, container: str
-                 ) -> tuple[dict, list[Sandbox], Container | None, Container | None] | Verdict:
-    """The pod as the API returns it, its node's sandboxes, and the node's record of init container `init` and
-    of app container `container` (None where the API names no container ID); a verdict when the pod is on no
-    node."""
-    raw = get(lab, "v1", "Pod", namespace, name)
-    pod = PodView.from_api(raw) if raw else None
-    if pod is None or not pod.node:
-        return judge_pod_running(pod, f"{namespace}/{name}")
-    runtime = lab.runtime(pod.node)
-    statuses = {s["name"]: s for s in (raw.get("status") or {}).get("initContainerStatuses") or ()}
-    init_id = _container_id(statuses.get(init, {}))
-    app = pod.container(container)
-    return (raw, runtime.sandboxes(), runtime.inspect_process(init_id) if init_id else None,
-            runtime.inspect_process(app.container_id) if app and app.container_id else None)
 
 
 @check
