@@ -36,8 +36,12 @@ EXERCISE_FILE, TASK_FILE = "exercise.yaml", "task.md"
 SETUP, SOLUTION, BROKEN = "setup", "solution", "broken"
 IMPERATIVE_FILE = "imperative/commands.sh"
 
-FIELDS = ("title", "domain", "competency", "points", "namespaces", "images", "lab_starts_with", "steps", "checks",
-          "broken")
+FIELDS = ("title", "domain", "competency", "points", "namespaces", "cluster_objects", "images", "lab_starts_with",
+          "steps", "checks", "broken")
+# Cluster-scoped kinds an exercise may own (listed as `Kind/name`): starting it again deletes them
+# with its namespaces, so a Released PersistentVolume never outlives its claim into the next attempt.
+CLUSTER_KINDS = ("PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding", "PriorityClass",
+                 "IngressClass", "CustomResourceDefinition")
 STEP_FIELDS = ("id", "step", "args")
 CHECK_FIELDS = ("id", "check", "args", "points", "hint", "after")
 # What the deploy and a reset apply for the exercise; `solution` only where the
@@ -81,6 +85,7 @@ class Exercise:
     task: str
     # The answer typed as a candidate would (kubectl only), proving graders accept more than the YAML.
     imperative: tuple[str, ...] = ()
+    cluster_objects: tuple[tuple[str, str], ...] = ()  # (kind, name) of what it owns outside namespaces
 
     def manifests(self, part: str) -> list[Path]:
         """The manifest files of `setup`, `solution` or `broken/<variant>`, in name order."""
@@ -184,6 +189,14 @@ def load_exercise(folder: Path, images: frozenset[str] | None = None) -> Exercis
                        for i, n in enumerate(r.typed(data["namespaces"], "namespaces", list, "namespaces: [default]")))
     if not namespaces:
         r.fail("namespaces", "empty", "name the namespaces the exercise owns, like `namespaces: [default]`")
+    owned = []
+    for i, ref in enumerate(r.typed(data.get("cluster_objects", []), "cluster_objects", list,
+                                    "cluster_objects: [PersistentVolume/static-pv]")):
+        kind, _, name = str(ref).partition("/")
+        if kind not in CLUSTER_KINDS or names.problem(name):
+            r.fail(f"cluster_objects[{i}]", f"{ref!r} is not Kind/name of a cluster-scoped kind",
+                   f"write it like `PersistentVolume/static-pv`; kinds: {', '.join(CLUSTER_KINDS)}")
+        owned.append((kind, name))
     declared = tuple(r.words(i, f"images[{n}]", "- nginx:1.27")
                      for n, i in enumerate(r.typed(data.get("images", []), "images", list, "images: [nginx:1.27]")))
     known = bundle_images() if images is None else images
@@ -262,7 +275,7 @@ def load_exercise(folder: Path, images: frozenset[str] | None = None) -> Exercis
 
     task = _task(folder)
     exercise = Exercise(folder.name, folder, title, domain, competency, points, namespaces, declared, starts,
-                        tuple(step_specs), tuple(check_specs), broken, task, _imperative(folder))
+                        tuple(step_specs), tuple(check_specs), broken, task, _imperative(folder), tuple(owned))
     _graded_values_in_task(r, exercise)
     _manifests_fit(r, exercise)
     return exercise
@@ -336,11 +349,15 @@ def _manifests_fit(r: _Reader, exercise: Exercise) -> None:
     parts = [SETUP, SOLUTION] + [f"{BROKEN}/{v}" for v in exercise.broken]
     for manifest in load_manifests(f for part in parts for f in exercise.manifests(part)):
         namespace = manifest.namespace or DEFAULT_NAMESPACE
+        if (manifest.kind, manifest.name) in exercise.cluster_objects and not manifest.namespace:
+            continue
         owned = manifest.kind == "Namespace" and manifest.name in exercise.namespaces
-        if not owned and namespace not in exercise.namespaces:
+        if manifest.kind in CLUSTER_KINDS or (not owned and namespace not in exercise.namespaces):
             raise SpecError(manifest.file, f"document {manifest.document}: metadata.namespace",
-                            f"{namespace!r} is not one the exercise owns",
-                            f"add it to `namespaces` in {r.file}, or move the object")
+                            f"{manifest.kind} {manifest.name} is cluster-scoped and not in `cluster_objects`"
+                            if manifest.kind in CLUSTER_KINDS else f"{namespace!r} is not one the exercise owns",
+                            f"add it to `namespaces` in {r.file} (a cluster-scoped object to `cluster_objects` as "
+                            f"{manifest.kind}/{manifest.name}), or move the object")
         for image in manifest_images(manifest.body):
             if normalize_image(image) not in declared:
                 raise SpecError(manifest.file, f"document {manifest.document}: image",

@@ -133,7 +133,7 @@ def start(spec: LabSpec, name: str, console: Console, timeout: float = SETTLE_SE
     """The exercise's namespaces back to the baseline, its setup applied, the start recorded; returns it."""
     chosen = exercise(name)
     cluster = Cluster.for_lab(spec)
-    clear_namespaces(spec, cluster, chosen.namespaces, timeout, console)
+    clear_exercise(spec, cluster, chosen, timeout, console)
     applied = apply_files(cluster, chosen.manifests(SETUP), console)
     # The setup's own pods (clients to test from) must run before anyone uses them; a setup
     # Deployment may be broken on purpose (a debugging task), so only bare pods are waited for.
@@ -146,20 +146,21 @@ def start(spec: LabSpec, name: str, console: Console, timeout: float = SETTLE_SE
     return chosen
 
 
-def clear_namespaces(spec: LabSpec, cluster: Cluster, namespaces: tuple[str, ...], timeout: float,
-                     console: Console) -> int:
-    """Delete what the baseline lacks inside `namespaces` (the namespaces too, unless baseline ones).
+def clear_exercise(spec: LabSpec, cluster: Cluster, chosen: Exercise, timeout: float, console: Console) -> int:
+    """Delete what the baseline lacks inside the exercise's namespaces (the namespaces too, unless baseline ones)
+    and the cluster-scoped objects it owns.
 
-    Reset's machinery does the deleting and waiting, scoped to these
-    namespaces: other exercises may be starting in theirs at the same time.
+    Reset's machinery does the deleting and waiting, scoped to this exercise:
+    others may be starting in their namespaces at the same time.
     """
     baseline = load_baseline(spec)
     if baseline is None:
         raise BaselineError(f"lab {spec.name} has no baseline, so what belongs to an exercise is unknown. Fix: "
                             f"build the lab with the deploy (it records one), or `kubelab baseline record`")
-    scope = set(namespaces)
+    scope, owned = set(chosen.namespaces), set(chosen.cluster_objects)
     return clean_api(cluster, baseline, timeout, console,
-                     within=lambda ref: ref.namespace in scope or (ref.kind == "Namespace" and ref.name in scope))
+                     within=lambda ref: ref.namespace in scope or (ref.kind == "Namespace" and ref.name in scope)
+                     or (not ref.namespace and (ref.kind, ref.name) in owned))
 
 
 def solve(spec: LabSpec, name: str, console: Console, timeout: float = SETTLE_SECONDS) -> Exercise:

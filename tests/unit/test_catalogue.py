@@ -257,3 +257,31 @@ def test_an_imperative_answer_may_hold_only_kubectl(tmp_path, line):
         load_exercise(folder)
     assert err.value.file.endswith("imperative/commands.sh") and err.value.field == "line 2"
     assert "Fix:" in str(err.value)
+
+
+PV = """apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: static-pv
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  hostPath: {path: /srv/x}
+"""
+
+
+def test_a_cluster_scoped_object_is_accepted_only_when_the_exercise_owns_it(tmp_path):
+    folder = write_exercise(tmp_path)
+    (folder / "solution" / "pv.yaml").write_text(PV)
+    with pytest.raises(SpecError) as err:
+        load_exercise(folder)
+    assert "cluster_objects" in err.value.fix and "PersistentVolume/static-pv" in err.value.fix
+    (folder / "exercise.yaml").write_text(yaml.safe_dump({**GOOD, "cluster_objects": ["PersistentVolume/static-pv"]}))
+    assert load_exercise(folder).cluster_objects == (("PersistentVolume", "static-pv"),)
+
+
+@pytest.mark.parametrize("ref", ["Pod/web", "PersistentVolume", "PersistentVolume/Bad_Name", 7])
+def test_cluster_objects_name_a_cluster_scoped_kind_and_a_name(tmp_path, ref):
+    with pytest.raises(SpecError) as err:
+        load_exercise(write_exercise(tmp_path, {**GOOD, "cluster_objects": [ref]}))
+    assert err.value.field == "cluster_objects[0]" and "PersistentVolume/static-pv" in err.value.fix
