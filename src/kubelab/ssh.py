@@ -305,9 +305,10 @@ class Session:
                 err.add(chan.recv_stderr(65536))
             if chan.eof_received and not chan.recv_ready() and not chan.recv_stderr_ready():
                 break
-            # Output, EOF and the close can all land after the reads above: a closed
-            # channel with output still buffered goes round once more to drain it.
-            if chan.closed and not chan.recv_ready() and not chan.recv_stderr_ready():
+            # Output, EOF and the close can all land between the reads and the EOF test
+            # above: a channel closed after its EOF, or with output still buffered, goes
+            # round once more to drain it; only a close without EOF is a lost connection.
+            if chan.closed and not (chan.eof_received or chan.recv_ready() or chan.recv_stderr_ready()):
                 raise EOFError("the channel closed before the command's output ended")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
