@@ -5,7 +5,8 @@ the wrong pods; and which policies isolate a pod's egress."""
 import json
 from pathlib import Path
 
-from kubelab.checks.egress import isolates_egress, judge_egress_isolated, judge_lookup, parse_nslookup
+from kubelab.checks.egress import judge_lookup, parse_nslookup
+from kubelab.checks.policies import EGRESS, isolates, judge_allowed_by_policy
 from kubelab.checks.process import Process, judge_process
 from kubelab.checks.registry import checks
 from kubelab.checks.verdict import FAIL, PASS, verdict
@@ -89,7 +90,7 @@ def test_a_lookup_counts_only_while_a_policy_isolates_the_clients_egress():
     solved = transcript("dns-solution")
     seen = lookup("dns-solution")
     policies = api(solved, "NetworkPolicy in ")
-    result = judge_egress_isolated("ex-netpol-egress/client", api(solved, "Pod "), policies, seen)
+    result = judge_allowed_by_policy("ex-netpol-egress/client", api(solved, "Pod "), policies, seen, EGRESS)
     assert result.status == PASS and result.seen.startswith("isolated by client-egress; pid 2532: backend.")
     assert result.evidence["isolated_by"] == "client-egress"
 
@@ -99,7 +100,7 @@ def test_a_policy_on_the_backend_leaves_the_client_unrestricted():
     policies = api(wrong, "NetworkPolicy in ")
     assert policies[0]["spec"]["podSelector"] == {"matchLabels": {"app": "backend"}}
     passed = verdict(PASS, "w1", "a lookup answers", "it did")
-    result = judge_egress_isolated("ex-netpol-egress/client", api(wrong, "Pod "), policies, passed)
+    result = judge_allowed_by_policy("ex-netpol-egress/client", api(wrong, "Pod "), policies, passed, EGRESS)
     assert result.status == FAIL
     assert result.seen.startswith("no NetworkPolicy selects pod ex-netpol-egress/client for Egress (policies in "
                                   "its namespace: client-egress)")
@@ -109,28 +110,29 @@ def test_a_connection_under_the_policy_is_judged_as_connection_from_pod_saw_it()
     doc = transcript("backend-solution")
     assert doc["status"] == PASS
     sent = verdict(PASS, "w1", "a connection answers", "from the pod: answered HTTP 200 by 10.244.1.6:80")
-    result = judge_egress_isolated("ex-netpol-egress/client", api(doc, "Pod "), api(doc, "NetworkPolicy in "), sent)
+    result = judge_allowed_by_policy("ex-netpol-egress/client", api(doc, "Pod "), api(doc, "NetworkPolicy in "), sent,
+                                     EGRESS)
     assert result.status == PASS and result.seen.endswith("answered HTTP 200 by 10.244.1.6:80")
     failed = verdict(FAIL, "w1", "a connection answers", "refused")
-    assert judge_egress_isolated("ex-netpol-egress/client", api(doc, "Pod "), api(doc, "NetworkPolicy in "),
-                                 failed).status == FAIL
+    assert judge_allowed_by_policy("ex-netpol-egress/client", api(doc, "Pod "), api(doc, "NetworkPolicy in "),
+                                   failed, EGRESS).status == FAIL
 
 
 def test_given_nothing_isolation_fails():
     passed = verdict(PASS, "w1", "a lookup answers", "it did")
-    assert judge_egress_isolated("ex-netpol-egress/client", None, [], passed).status == FAIL
+    assert judge_allowed_by_policy("ex-netpol-egress/client", None, [], passed, EGRESS).status == FAIL
     pod = api(transcript("dns-solution"), "Pod ")
-    assert judge_egress_isolated("ex-netpol-egress/client", pod, [], passed).status == FAIL
+    assert judge_allowed_by_policy("ex-netpol-egress/client", pod, [], passed, EGRESS).status == FAIL
 
 
 def test_which_policies_isolate_egress():
     solved = api(transcript("dns-solution"), "NetworkPolicy in ")[0]
-    assert isolates_egress(solved)
-    assert not isolates_egress({"spec": {"podSelector": {}, "policyTypes": ["Ingress"]}})
+    assert isolates(solved, EGRESS)
+    assert not isolates({"spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}, EGRESS)
     # Without policyTypes the API covers Egress only when the policy has egress rules.
-    assert isolates_egress({"spec": {"podSelector": {}, "egress": [{}]}})
-    assert not isolates_egress({"spec": {"podSelector": {}, "ingress": [{}]}})
-    assert not isolates_egress({})
+    assert isolates({"spec": {"podSelector": {}, "egress": [{}]}}, EGRESS)
+    assert not isolates({"spec": {"podSelector": {}, "ingress": [{}]}}, EGRESS)
+    assert not isolates({}, EGRESS)
 
 
 def test_the_checks_are_registered_with_the_arguments_an_exercise_gives():

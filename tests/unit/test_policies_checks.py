@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kubelab.checks import FAIL, PASS, Verdict
-from kubelab.checks.policies import isolates_ingress, judge_allowed_by_policy, selects
+from kubelab.checks.policies import INGRESS, isolates, judge_allowed_by_policy, selects
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "policies"
 REF = "ex-network-policy/web"
@@ -77,5 +77,5 @@ def test_label_selectors_match_as_the_api_does(selector, matches):
 
 
 def test_a_policy_without_policy_types_covers_ingress():
-    assert isolates_ingress({"spec": {"podSelector": {}}})
-    assert not isolates_ingress({"spec": {"podSelector": {}, "policyTypes": ["Egress"]}})
+    assert isolates({"spec": {"podSelector": {}}}, INGRESS)
+    assert not isolates({"spec": {"podSelector": {}, "policyTypes": ["Egress"]}}, INGRESS)

@@ -20,23 +20,16 @@ import shlex
 from kubelab.checks.lab import Lab
 from kubelab.checks.network import ALLOWED, connection_from_pod, parse_target
 from kubelab.checks.objects import get, list_objects
-from kubelab.checks.policies import selects
+from kubelab.checks.policies import EGRESS, judge_allowed_by_policy
 from kubelab.checks.process import Process, find_process
 from kubelab.checks.registry import check
-from kubelab.checks.verdict import FAIL, PASS, RAW_KEYS, Verdict, verdict
+from kubelab.checks.verdict import FAIL, PASS, Verdict, verdict
 from kubelab.ssh import CommandResult
 
-EGRESS = "Egress"
+
 # busybox nslookup: `Name:\t<fqdn>` then one `Address: <ip>` (or `Address N: <ip>`) line per record.
 _NAME = re.compile(r"^Name:\s*(\S+)")
 _ADDRESS = re.compile(r"^Address(?:\s+\d+)?:\s*(\S+)")
-
-
-def isolates_egress(policy: dict) -> bool:
-    """NetworkPolicy API: without policyTypes, a policy covers Egress only when it has egress rules."""
-    spec = policy.get("spec") or {}
-    types = spec.get("policyTypes")
-    return EGRESS in types if types else bool(spec.get("egress"))
 
 
 @check
@@ -47,7 +40,7 @@ def egress_allowed_by_policy(lab: Lab, *, namespace: str, name: str, target: str
     policies = list_objects(lab, "networking.k8s.io/v1", "NetworkPolicy", namespace)
     sent = connection_from_pod(lab, namespace=namespace, name=name, target=target, port=port, expect=ALLOWED,
                                timeout=timeout)
-    return judge_egress_isolated(f"{namespace}/{name}", pod, policies, sent)
+    return judge_allowed_by_policy(f"{namespace}/{name}", pod, policies, sent, EGRESS)
 
 
 @check
@@ -56,8 +49,8 @@ def name_resolves_under_egress_policy(lab: Lab, *, namespace: str, name: str, co
     """Pod `name` is isolated for egress, and `nslookup lookup` in its container answers the Service's ClusterIP."""
     pod = get(lab, "v1", "Pod", namespace, name)
     policies = list_objects(lab, "networking.k8s.io/v1", "NetworkPolicy", namespace)
-    return judge_egress_isolated(f"{namespace}/{name}", pod, policies,
-                                 lookup_in_pod(lab, namespace, name, container, lookup, timeout))
+    return judge_allowed_by_policy(f"{namespace}/{name}", pod, policies,
+                                   lookup_in_pod(lab, namespace, name, container, lookup, timeout), EGRESS)
 
 
 def lookup_in_pod(lab: Lab, namespace: str, name: str, container: str, lookup: str, timeout: float) -> Verdict:
@@ -108,23 +101,3 @@ def judge_lookup(process: Process, lookup: str, service: dict | None, result: Co
         return verdict(FAIL, process.node, expected, f"no answer (exit {result.exit_code}): {said or 'no output'}",
                        **evidence)
     return verdict(FAIL, process.node, expected, f"answered {', '.join(addresses)}, not {cluster_ip}", **evidence)
-
-
-def judge_egress_isolated(ref: str, pod: dict | None, policies: list[dict], seen: Verdict) -> Verdict:
-    """`seen` (what pod `ref` could still do) counts only while a NetworkPolicy selects the pod for Egress."""
-    expected = f"pod {ref} selected by a NetworkPolicy for Egress (isolated), and {seen.expected} all the same"
-    node = None if seen.node == "-" else seen.node
-    evidence = {k: v for k, v in seen.evidence.items() if k not in RAW_KEYS}
-    if pod is None:
-        return verdict(FAIL, node, expected, f"no pod {ref} in the API", **evidence)
-    labels = pod["metadata"].get("labels") or {}
-    isolating = sorted(p["metadata"]["name"] for p in policies
-                       if isolates_egress(p) and selects((p.get("spec") or {}).get("podSelector"), labels))
-    evidence["isolated_by"] = ", ".join(isolating) or "none"
-    if not isolating:
-        names = ", ".join(sorted(p["metadata"]["name"] for p in policies)) or "none"
-        return verdict(FAIL, node, expected, f"no NetworkPolicy selects pod {ref} for Egress (policies in its "
-                                             f"namespace: {names}), so all its egress is allowed and this proves "
-                                             f"no rule", **evidence)
-    status = PASS if seen.status == PASS else FAIL
-    return verdict(status, node, expected, f"isolated by {evidence['isolated_by']}; {seen.seen}", **evidence)

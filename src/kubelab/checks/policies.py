@@ -17,7 +17,7 @@ from kubelab.checks.objects import get, list_objects
 from kubelab.checks.registry import check
 from kubelab.checks.verdict import FAIL, PASS, RAW_KEYS, Verdict, verdict
 
-INGRESS = "Ingress"
+INGRESS, EGRESS = "Ingress", "Egress"
 
 
 def selects(selector: dict | None, labels: dict) -> bool:
@@ -34,10 +34,11 @@ def selects(selector: dict | None, labels: dict) -> bool:
     return True
 
 
-def isolates_ingress(policy: dict) -> bool:
-    """NetworkPolicy API: without policyTypes, a policy always covers Ingress (Egress only if it has egress rules)."""
+def isolates(policy: dict, direction: str) -> bool:
+    """NetworkPolicy API: without policyTypes, a policy always covers Ingress, and Egress only if it has egress rules."""
     spec = policy.get("spec") or {}
-    return INGRESS in (spec.get("policyTypes") or [INGRESS])
+    types = spec.get("policyTypes")
+    return direction in types if types else direction == INGRESS or bool(spec.get("egress"))
 
 
 @check
@@ -51,22 +52,23 @@ def connection_allowed_by_policy(lab: Lab, *, namespace: str, name: str, target:
     return judge_allowed_by_policy(f"{namespace}/{target}", pod, policies, sent)
 
 
-def judge_allowed_by_policy(ref: str, pod: dict | None, policies: list[dict], sent: Verdict) -> Verdict:
-    expected = (f"pod {ref} selected by a NetworkPolicy for Ingress (isolated), and {sent.expected} "
-                f"all the same")
+def judge_allowed_by_policy(ref: str, pod: dict | None, policies: list[dict], sent: Verdict,
+                            direction: str = INGRESS) -> Verdict:
+    """`sent` (what pod `ref` could still do, or what still reached it) counts only while a NetworkPolicy
+    selects the pod for `direction`: without one, everything is allowed and it proves no rule."""
+    expected = f"pod {ref} selected by a NetworkPolicy for {direction} (isolated), and {sent.expected} all the same"
     node = None if sent.node == "-" else sent.node
     evidence = {k: v for k, v in sent.evidence.items() if k not in RAW_KEYS}
     if pod is None:
         return verdict(FAIL, node, expected, f"no pod {ref} in the API", **evidence)
     labels = pod["metadata"].get("labels") or {}
     isolating = sorted(p["metadata"]["name"] for p in policies
-                       if isolates_ingress(p) and selects((p.get("spec") or {}).get("podSelector"), labels))
+                       if isolates(p, direction) and selects((p.get("spec") or {}).get("podSelector"), labels))
     evidence["isolated_by"] = ", ".join(isolating) or "none"
     if not isolating:
         names = ", ".join(sorted(p["metadata"]["name"] for p in policies)) or "none"
-        return verdict(FAIL, node, expected, f"no NetworkPolicy selects pod {ref} for Ingress (policies in its "
-                                             f"namespace: {names}), so every connection to it is allowed and this "
-                                             f"one proves no rule", **evidence)
-    if sent.status != PASS:
-        return verdict(FAIL, node, expected, f"isolated by {evidence['isolated_by']}; {sent.seen}", **evidence)
-    return verdict(PASS, node, expected, f"isolated by {evidence['isolated_by']}; {sent.seen}", **evidence)
+        return verdict(FAIL, node, expected, f"no NetworkPolicy selects pod {ref} for {direction} (policies in its "
+                                             f"namespace: {names}), so all its {direction.lower()} traffic is allowed "
+                                             f"and this proves no rule", **evidence)
+    return verdict(PASS if sent.status == PASS else FAIL, node, expected,
+                   f"isolated by {evidence['isolated_by']}; {sent.seen}", **evidence)
