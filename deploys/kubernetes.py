@@ -19,6 +19,7 @@ from deploys.binaries import install_binaries
 from kubelab import cni, configs, kubeadm, kubeconfig, paths
 from kubelab.errors import KubelabError
 from kubelab.facts import CgroupVersion, InContainer, KubeadmState, ListeningTCPPorts, ObjectField
+from kubelab.inventory import lab_host
 
 KUBELET_UNIT = """\
 [Unit]
@@ -111,7 +112,7 @@ def worker():
 
 
 def _join(spec, node, facts):
-    control = state.inventory.get_host(spec.control_plane.name)
+    control = lab_host(state.inventory, spec, spec.control_plane.name)
     ok, out = control.run_shell_command(
         StringCommand("kubeadm", "token", "create", "--kubeconfig", kubeadm.ADMIN_CONF, "--ttl", "15m",
                       "--print-join-command"),
@@ -182,9 +183,9 @@ def network():
 def _cluster_built() -> bool:
     """Whether, before this run, the control plane existed and every worker had joined."""
     spec = host.data.kubelab_spec
-    built = state.inventory.get_host(spec.control_plane.name).get_fact(KubeadmState)["control_plane"]
+    built = lab_host(state.inventory, spec, spec.control_plane.name).get_fact(KubeadmState)["control_plane"]
     for node in spec.workers:
-        built = built and state.inventory.get_host(node.name).get_fact(KubeadmState)["joined"]
+        built = built and lab_host(state.inventory, spec, node.name).get_fact(KubeadmState)["joined"]
     return built
 
 

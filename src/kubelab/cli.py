@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "kubelab.commands.reset",
     "kubelab.commands.status",
     "kubelab.commands.validate",
+    "kubelab.commands.classroom",
 )
 
 
