@@ -1,10 +1,28 @@
-"""The e2e tier's cluster: one full deploy of the session lab, shared by every e2e test."""
+"""The e2e tier's cluster: one full deploy of the session lab, shared by every e2e test; and the
+classroom tests' class, built in the background meanwhile."""
 
 import pytest
 
 from kubelab import artifacts
 from kubelab.deploy import run_deploy
 from kubelab.local import downloads
+from lab_cli import CLASSROOM_TESTS, ClassBuild
+
+
+def pytest_collection_modifyitems(items):
+    # The classroom tests come last: their class is built while the others run (class_build).
+    items.sort(key=lambda item: item.path.name == CLASSROOM_TESTS)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def class_build(request, tmp_path_factory):
+    """`kubelab class up` started before the first e2e test, when the classroom tests are selected."""
+    if not any(item.path.name == CLASSROOM_TESTS for item in request.session.items):
+        yield None
+        return
+    build = ClassBuild(tmp_path_factory.mktemp("class"))
+    yield build
+    build.stop()
 
 
 @pytest.fixture(scope="session")

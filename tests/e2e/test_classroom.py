@@ -1,4 +1,5 @@
-"""A class of three 1-node labs, built by `kubelab class up` (one pyinfra run), proven and removed.
+"""A class of three 1-node labs, built by `kubelab class up` (one pyinfra run, in the background
+while the session lab's tests run: see conftest.class_build), proven and removed.
 
 Proves on real node containers: every lab Ready and passing the article's
 checks; each lab on its own isolated network (a node of one lab cannot open
@@ -13,29 +14,22 @@ KUBELAB_TEST_CLASS names the class (default kc) for side-by-side runs.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
 
 import pytest
-import yaml
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 from rich.console import Console
 
 from kubelab import exam, paths
-from kubelab.classroom import load_class
 from kubelab.cluster import Cluster
 from kubelab.local import isolation, nodes, podman
 from kubelab.spec import load_spec
-from lab_cli import KUBELAB
+from lab_cli import CLASS, EXAM_TASKS, KUBELAB, STUDENTS
 
-CLASS = os.environ.get("KUBELAB_TEST_CLASS", "kc")
-STUDENTS = ("a", "b", "c")
-UP_TIMEOUT = 1800
 PROBE_SECONDS = 3
-EXAM_TASKS = 3
 
 
 def class_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -44,22 +38,16 @@ def class_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def klass(tmp_path_factory):
-    """The class, up and checked; removed afterwards whatever the tests did."""
-    path = tmp_path_factory.mktemp("class") / "class.yaml"
-    path.write_text(yaml.safe_dump({"name": CLASS, "students": list(STUDENTS), "nodes": 1,
-                                    "exam": {"seed": 7, "tasks": EXAM_TASKS, "minutes": 30}}))
-    spec = load_class(path)
-    for lab in spec.labs:
-        nodes.down(lab, missing_ok=True)
-    started = time.monotonic()
+def klass(class_build):
+    """The class the e2e tier started building in the background, up and checked; removed afterwards."""
+    spec = class_build.spec
     try:
-        up = class_cli("up", "--class", str(path), timeout=UP_TIMEOUT)
-        print(f"class up of {len(STUDENTS)} labs: {time.monotonic() - started:.1f} s")
+        up = class_build.wait()
+        print(f"class up of {len(STUDENTS)} labs (in the background): {time.monotonic() - class_build.started:.1f} s")
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-6000:]
         yield spec, up
     finally:
-        down = class_cli("down", "--class", str(path), "--yes")
+        down = class_cli("down", "--class", str(spec.path), "--yes")
         assert down.returncode == 0, down.stderr[-3000:]
         rules = podman.run(["iptables", "-w", "10", "-S", isolation.CHAIN]).stdout.decode()
         for lab in spec.labs:
