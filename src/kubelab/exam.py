@@ -203,6 +203,12 @@ def exam_document(spec: LabSpec, planned: Plan, exercises: Mapping[str, Exercise
     }
 
 
+def forget_exam(spec: LabSpec) -> None:
+    """For the next student: no exam started, none graded."""
+    for path in (exam_path(spec), result_path(spec)):
+        path.unlink(missing_ok=True)
+
+
 def load_exam(spec: LabSpec) -> dict:
     path = exam_path(spec)
     try:
@@ -311,8 +317,7 @@ def start(spec: LabSpec, console: Console, seed: int | None = None, tasks: int =
             confirm(describe(spec, pre) + f"\nThen start a {len(planned.exercises)}-task exam of {minutes} minutes "
                                           f"(seed {planned.seed}).")
         # A half-started exam is no exam: the old one goes before the lab changes.
-        for path in (exam_path(spec), result_path(spec)):
-            path.unlink(missing_ok=True)
+        forget_exam(spec)
         verdicts = reset_workloads(spec, Lab(spec, cluster, pool), pre.baseline, RESET_TIMEOUT, console)
     dirty = [v for v in verdicts if not v.passed]
     if dirty:

@@ -345,10 +345,12 @@ def reset_workloads(spec: LabSpec, lab: Lab, baseline: Baseline, timeout: float,
     sent = clean_api(lab.cluster, baseline, timeout, console)
     console.print(f"API back at the baseline ({sent} delete request(s))")
     apply_exercises(spec, timeout, console)
-    # The next student starts every exercise afresh (a cluster reset's new uid does the same).
+    # The next student starts every exercise afresh (a cluster reset's new uid does the same), and no exam.
+    from kubelab.exam import forget_exam
     from kubelab.student import forget_progress
 
     forget_progress(spec)
+    forget_exam(spec)
     checks = clean_checks(spec, baseline, frozenset(exercise_refs(spec, lab.cluster)))
     return settle(lab, checks, timeout, console)
 

@@ -177,3 +177,12 @@ def test_a_failing_task_is_named_after_the_others_finished():
     with pytest.raises(KubelabError, match=r"setting up: task 2 \(broken\): its setup did not apply$"):
         exam.each_task(["a", "broken", "c"], work, Console(file=io.StringIO()), "setting up")
     assert sorted(finished) == ["a", "c"]
+
+
+def test_after_forget_exam_the_next_student_has_no_exam_and_no_result(lab, capsys):
+    store_exam(lab, time.time())
+    (lab / exam.RESULT_FILE).write_text("{}")
+    exam.forget_exam(load_spec(lab / "spec.yaml"))
+    assert not (lab / exam.EXAM_FILE).exists() and not (lab / exam.RESULT_FILE).exists()
+    code, _, err = run(capsys, "time")
+    assert code == 2 and "has no exam started" in err

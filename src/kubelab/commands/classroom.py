@@ -298,6 +298,8 @@ def _exam_start(args) -> int:
     klass = load_class(args.klass)
     settings = klass.exam
     seed = settings.seed if args.seed is None else args.seed
+    # One seed for the class: every student gets the same paper.
+    seed = exam.fresh_seed() if seed is None else seed
     confirm(klass.name, f"start an exam on every lab of class {klass.name}",
             f"Reset {', '.join(klass.labs)} and start a {settings.tasks}-task, {settings.minutes}-minute exam.",
             yes=args.yes, interactive=sys.stdin.isatty(), ask=console.input)
