@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -33,6 +34,9 @@ from kubelab.ssh import SSHPool
 
 PROGRESS_FILE = "exercises.json"
 SETTLE_SECONDS = 180.0
+# The CNI turns a NetworkPolicy into node rules a moment after the API has it (kube-router: a
+# second or two, more on a loaded machine); traffic judged before that sees the old rules.
+POLICY_SETTLE_SECONDS = 10.0
 # Exercises are started and graded from several threads at once (an exam, the CI proofs);
 # each records its progress by read-modify-write of one file.
 _PROGRESS = threading.Lock()
@@ -223,6 +227,19 @@ def apply_broken(spec: LabSpec, name: str, variant: str, console: Console,
     return apply_part(spec, name, f"{BROKEN}/{variant}", console, timeout)
 
 
+def policy_settle(policies: list[dict], namespaces: tuple[str, ...], now: float) -> float:
+    """Seconds to wait until the newest change to a NetworkPolicy in `namespaces` is POLICY_SETTLE_SECONDS old."""
+    changed = [_epoch(stamp) for meta in policies if meta.get("namespace") in namespaces
+               for stamp in (meta.get("creationTimestamp"), *(f.get("time") for f in meta.get("managedFields") or ()))
+               if stamp]
+    return min(max(max(changed, default=0.0) + POLICY_SETTLE_SECONDS - now, 0.0), POLICY_SETTLE_SECONDS)
+
+
+def _epoch(stamp) -> float:
+    # The metadata-only list gives RFC 3339 strings; the typed client gives datetimes.
+    return (stamp if hasattr(stamp, "timestamp") else datetime.fromisoformat(stamp.replace("Z", "+00:00"))).timestamp()
+
+
 def grade(spec: LabSpec, name: str, console: Console) -> Grade:
     """Run the exercise's steps and checks; points per check. An exercise never started scores 0 and says so."""
     chosen = exercise(name)
@@ -231,6 +248,8 @@ def grade(spec: LabSpec, name: str, console: Console) -> Grade:
     if chosen.name not in _read_progress(spec, uid):
         return Grade(chosen, (), note=f"not started on this lab: 0 points. Fix: `kubelab exercise start {name}`, "
                                       f"solve the task, then grade")
+    time.sleep(policy_settle(cluster.list_metadata(cluster.resource("networking.k8s.io/v1", "NetworkPolicy")),
+                             chosen.namespaces, time.time()))
     plan = grading_plan([chosen])
     with Lab.open(spec) as lab:
         verdicts = report.run_checks([check for _, _, check in plan], lab, console)

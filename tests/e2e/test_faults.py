@@ -59,7 +59,12 @@ def on_node(lab_spec, node, command: str) -> subprocess.CompletedProcess:
 
 def assert_checks_pass(lab_spec_path):
     checks = kubelab(lab_spec_path, "check", "--json")
-    assert checks.returncode == 0, checks.stdout[-4000:] + checks.stderr[-2000:]
+    try:
+        failed = [(v["check"], v["status"], v["seen"]) for v in json.loads(checks.stdout)["verdicts"]
+                  if v["status"] != "pass"]
+    except (ValueError, KeyError, TypeError):
+        failed = checks.stdout[-4000:]
+    assert checks.returncode == 0, (failed, checks.stderr[-2000:])
     assert json.loads(checks.stdout)["summary"]["fail"] == 0
 
 
