@@ -24,7 +24,7 @@ from kubelab import curriculum, names, versions
 from kubelab.errors import SpecError
 from kubelab.inventory import groups_from_specs
 from kubelab.local import nodes
-from kubelab.spec import MAX_SPEC_BYTES, LabSpec, _load_yaml, _Reader, load_spec, parse_spec
+from kubelab.spec import LabSpec, _Reader, load_spec, parse_spec, read_yaml
 
 PROVIDERS = ("local", "vms")
 CLASS_ENV = "KUBELAB_CLASS"
@@ -84,21 +84,7 @@ class ClassSpec:
 
 def load_class(path: str | Path) -> ClassSpec:
     """Read and validate a class spec file; any problem is a SpecError naming the file, field and fix."""
-    path = Path(path)
-    file = str(path)
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(MAX_SPEC_BYTES + 1)
-    except OSError as exc:
-        raise SpecError(file, "(file)", f"cannot be read: {exc.strerror or exc}",
-                        "check the path of --class (classes/example.yaml shows the format)") from None
-    if len(data) > MAX_SPEC_BYTES:
-        raise SpecError(file, "(file)", f"larger than {MAX_SPEC_BYTES} bytes", "a class spec is a short YAML file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(file, "(file)", f"not UTF-8 at byte offset {exc.start}", "save the file as UTF-8") from None
-    return parse_class(_load_yaml(text, file), file)
+    return parse_class(read_yaml(path, "check the path of --class (classes/example.yaml shows the format)"), str(path))
 
 
 def parse_class(raw: Any, file: str = "<class>") -> ClassSpec:

@@ -557,14 +557,18 @@ class _SpecLoader(yaml.SafeLoader):
 
 def load_spec(path: str | Path) -> LabSpec:
     """Read and validate a spec file; a missing or malformed file is a SpecError."""
+    return parse_spec(read_yaml(path, "check the path; for the local lab run `kubelab nodes up` first"), str(path))
+
+
+def read_yaml(path: str | Path, unreadable_fix: str) -> Any:
+    """A short YAML file read within bounds (size, UTF-8, the bounded loader); a SpecError naming the file else."""
     path = Path(path)
     file = str(path)
     try:
         with path.open("rb") as fh:
             data = fh.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
-        raise SpecError(file, "(file)", f"cannot be read: {exc.strerror or exc}",
-                        "check the path; for the local lab run `kubelab nodes up` first") from None
+        raise SpecError(file, "(file)", f"cannot be read: {exc.strerror or exc}", unreadable_fix) from None
     if len(data) > MAX_SPEC_BYTES:
         raise SpecError(file, "(file)", f"larger than {MAX_SPEC_BYTES} bytes",
                         "a spec is a short YAML file: check that this is the right file")
@@ -574,7 +578,7 @@ def load_spec(path: str | Path) -> LabSpec:
         line = data.count(b"\n", 0, exc.start) + 1
         raise SpecError(file, f"line {line}", f"not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start}",
                         "save the file as UTF-8") from None
-    return parse_spec(_load_yaml(text, file), file)
+    return _load_yaml(text, file)
 
 
 def _load_yaml(text: str, file: str) -> Any:

@@ -18,11 +18,9 @@ import time
 
 from rich.console import Console
 
-from figures import print_figures
+from figures import built_lab, print_figures
 from kubelab import student
-from kubelab.baseline import load_baseline
 from kubelab.catalogue import catalogue
-from kubelab.deploy import run_deploy
 from kubelab.local import nodes
 from kubelab.spec import load_spec
 
@@ -48,15 +46,8 @@ def main() -> None:
     args = parser.parse_args()
     console = Console(stderr=True)
     figures: dict = {}
-    spec_path = nodes.spec_path(args.lab)
     try:
-        if not spec_path.exists() or load_baseline(load_spec(spec_path)) is None:
-            started = time.monotonic()
-            spec_path = nodes.up(args.lab, 2, console=console)
-            if run_deploy(spec_path).returncode != 0:
-                raise SystemExit("the deploy failed; run it by hand to see why")
-            figures["lab built (nodes up + deploy), not a grade"] = round(time.monotonic() - started, 1)
-        spec = load_spec(spec_path)
+        spec = load_spec(built_lab(args.lab, figures, console))
         total = 0.0
         for name in sorted(catalogue()):
             student.start(spec, name, console)
