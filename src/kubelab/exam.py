@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from kubelab.curriculum import DOMAINS, EXAM_MINUTES, EXAM_TASKS, PASS_MARK, WEI
 from kubelab.errors import KubelabError
 from kubelab.reset import WORKLOADS, describe, preflight, reset_workloads
 from kubelab.spec import LabSpec
+from kubelab.timestamps import epoch_of, utc_iso
 from kubelab.ssh import SSHPool
 
 EXAM_FILE, RESULT_FILE = "exam.json", "exam-result.json"
@@ -47,7 +47,6 @@ SEED_MAX = 2**32 - 1
 # connections at random beyond MaxStartups (10 unauthenticated at once by default).
 WORKERS = 8
 RESET_TIMEOUT = 300.0
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class ExamError(KubelabError):
@@ -181,20 +180,12 @@ def result_path(spec: LabSpec) -> Path:
     return paths.lab_dir(spec.name) / RESULT_FILE
 
 
-def _iso(epoch: float) -> str:
-    return time.strftime(TIME_FORMAT, time.gmtime(epoch))
-
-
-def _epoch(iso: str) -> float:
-    return datetime.strptime(iso, TIME_FORMAT).replace(tzinfo=timezone.utc).timestamp()
-
-
 def exam_document(spec: LabSpec, planned: Plan, exercises: Mapping[str, Exercise], count: int,
                   pinned: tuple[str, ...], minutes: int, started_at: float) -> dict:
     """What exam.json holds: everything the paper and the result need, so neither reads a changed catalogue."""
     return {
         "kind": "kubelab-exam", "version": 1, "lab": spec.name, "seed": planned.seed, "task_count": count,
-        "pinned": list(pinned), "minutes": minutes, "started_at": _iso(started_at),
+        "pinned": list(pinned), "minutes": minutes, "started_at": utc_iso(started_at),
         "kubernetes": spec.release.kubernetes, "catalogue": catalogue_digest(), "release": release_digest(spec),
         "notes": list(planned.notes),
         "tasks": [{"number": i, "exercise": e.name, "title": e.title, "domain": e.domain,
@@ -241,7 +232,7 @@ def load_result(spec: LabSpec) -> dict:
 
 def seconds_left(exam: dict, now: float) -> float:
     """Negative once time is up: how long ago it was."""
-    return exam["minutes"] * 60 - (now - _epoch(exam["started_at"]))
+    return exam["minutes"] * 60 - (now - epoch_of(exam["started_at"]))
 
 
 def time_left(spec: LabSpec, now: Callable[[], float] = time.time) -> float:
@@ -343,7 +334,7 @@ def paper(spec: LabSpec) -> Paper:
 def result_document(exam: dict, grades: list[dict], graded_at: float) -> dict:
     """The exam result document from the exam and each task's `student.Grade.to_dict()`, in task order."""
     limit = exam["minutes"] * 60
-    elapsed = graded_at - _epoch(exam["started_at"])
+    elapsed = graded_at - epoch_of(exam["started_at"])
     tasks = [{"number": t["number"], "exercise": t["exercise"], "title": t["title"], "domain": t["domain"],
               "competency": t["competency"], "namespaces": t["namespaces"], "score": g["score"],
               "points": t["points"], "note": g["note"], "checks": g["checks"]}
@@ -356,7 +347,7 @@ def result_document(exam: dict, grades: list[dict], graded_at: float) -> dict:
                         "percent": _percent(score, points)})
     score, points = sum(t["score"] for t in tasks), sum(t["points"] for t in tasks)
     return {"kind": "kubelab-exam-result", "version": 1, "lab": exam["lab"], "seed": exam["seed"],
-            "kubernetes": exam["kubernetes"], "started_at": exam["started_at"], "graded_at": _iso(graded_at),
+            "kubernetes": exam["kubernetes"], "started_at": exam["started_at"], "graded_at": utc_iso(graded_at),
             "minutes": exam["minutes"], "seconds_used": round(min(max(elapsed, 0.0), limit), 1),
             "time_up": elapsed >= limit, "pass_mark": PASS_MARK, "score": score, "points": points,
             "percent": _percent(score, points), "passed": points > 0 and score * 100 >= PASS_MARK * points,

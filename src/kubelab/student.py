@@ -13,7 +13,6 @@ import json
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -31,6 +30,7 @@ from kubelab.reset import clean_api
 from kubelab.kubeadm import ADMIN_CONF
 from kubelab.spec import LabSpec
 from kubelab.ssh import SSHPool
+from kubelab.timestamps import epoch_of, utc_iso
 
 PROGRESS_FILE = "exercises.json"
 SETTLE_SECONDS = 180.0
@@ -113,10 +113,6 @@ def forget_progress(spec: LabSpec) -> None:
     _progress_path(spec).unlink(missing_ok=True)
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
 def _cluster_uid(cluster: Cluster) -> str | None:
     return cluster_identity(cluster)[1]
 
@@ -145,7 +141,7 @@ def start(spec: LabSpec, name: str, console: Console, timeout: float = SETTLE_SE
     uid = _cluster_uid(cluster)
     with _PROGRESS:
         progress = _read_progress(spec, uid)
-        progress[chosen.name] = {"started": _now()}
+        progress[chosen.name] = {"started": utc_iso()}
         _write_progress(spec, uid, progress)
     return chosen
 
@@ -229,15 +225,10 @@ def apply_broken(spec: LabSpec, name: str, variant: str, console: Console,
 
 def policy_settle(policies: list[dict], namespaces: tuple[str, ...], now: float) -> float:
     """Seconds to wait until the newest change to a NetworkPolicy in `namespaces` is POLICY_SETTLE_SECONDS old."""
-    changed = [_epoch(stamp) for meta in policies if meta.get("namespace") in namespaces
+    changed = [epoch_of(stamp) for meta in policies if meta.get("namespace") in namespaces
                for stamp in (meta.get("creationTimestamp"), *(f.get("time") for f in meta.get("managedFields") or ()))
                if stamp]
     return min(max(max(changed, default=0.0) + POLICY_SETTLE_SECONDS - now, 0.0), POLICY_SETTLE_SECONDS)
-
-
-def _epoch(stamp) -> float:
-    # The metadata-only list gives RFC 3339 strings; the typed client gives datetimes.
-    return (stamp if hasattr(stamp, "timestamp") else datetime.fromisoformat(stamp.replace("Z", "+00:00"))).timestamp()
 
 
 def grade(spec: LabSpec, name: str, console: Console) -> Grade:
@@ -258,6 +249,6 @@ def grade(spec: LabSpec, name: str, console: Console) -> Grade:
         result = replace(result, note="0 points: none of what the task asks for is in place yet")
     with _PROGRESS:
         progress = _read_progress(spec, uid)
-        progress.setdefault(chosen.name, {})["last"] = {"score": result.score, "points": result.points, "at": _now()}
+        progress.setdefault(chosen.name, {})["last"] = {"score": result.score, "points": result.points, "at": utc_iso()}
         _write_progress(spec, uid, progress)
     return result

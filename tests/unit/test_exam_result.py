@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from kubelab.curriculum import DOMAINS, WEIGHTS
-from kubelab.exam import _epoch, clock, result_document, seconds_left
+from kubelab.exam import clock, result_document, seconds_left
+from kubelab.timestamps import epoch_of
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "exam"
 TOP = ["kind", "version", "lab", "seed", "kubernetes", "started_at", "graded_at", "minutes", "seconds_used",
@@ -31,7 +32,7 @@ def split(doc: dict) -> tuple[dict, list[dict], float]:
                                         "points")} for t in doc["tasks"]]
     grades = [{"exercise": t["exercise"], "score": t["score"], "points": t["points"], "note": t["note"],
                "checks": t["checks"]} for t in doc["tasks"]]
-    return exam, grades, _epoch(doc["graded_at"])
+    return exam, grades, epoch_of(doc["graded_at"])
 
 
 @pytest.mark.parametrize("name", ["exa-start.json", "exa-partly.json"])
@@ -108,7 +109,7 @@ def test_a_domain_without_a_task_has_0_points_and_0_percent():
 
 def test_time_used_is_capped_at_the_limit_and_grading_after_it_says_time_up():
     exam, grades, _ = split(load("exa-partly.json"))
-    started = _epoch(exam["started_at"])
+    started = epoch_of(exam["started_at"])
     exam["minutes"] = 30
 
     within = result_document(exam, grades, started + 29 * 60 + 59.96)
@@ -123,7 +124,7 @@ def test_time_used_is_capped_at_the_limit_and_grading_after_it_says_time_up():
 
 def test_seconds_left_from_an_injected_clock():
     exam = {"minutes": 120, "started_at": "2026-11-28T09:00:00Z"}
-    start = _epoch("2026-11-28T09:00:00Z")
+    start = epoch_of("2026-11-28T09:00:00Z")
 
     assert seconds_left(exam, start) == 7200
     assert seconds_left(exam, start + 4321.5) == 7200 - 4321.5

@@ -29,6 +29,7 @@ from kubelab.classroom import CLASS_ENV, ClassSpec, class_result, load_class, va
 from kubelab.confirm import confirm
 from kubelab.errors import KubelabError
 from kubelab.local import nodes
+from kubelab.timestamps import utc_iso
 
 INVENTORY = "inventories/class.py"
 
@@ -321,7 +322,7 @@ def _exam_grade(args) -> int:
         results = _each(klass, lambda s: exam.grade(klass.lab_spec(s), Console(quiet=True)), console)
     # Through JSON, as stored: exam.grade's dict holds tuples where the document has lists.
     exams = {s: (None if isinstance(r, Exception) else json.loads(json.dumps(r))) for s, r in results.items()}
-    doc = class_result(klass, exams, _domains(exams), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    doc = class_result(klass, exams, _domains(exams), utc_iso())
     paths.write_private(_class_dir(klass) / "result.json", json.dumps(doc, indent=2))
     if args.html:
         from kubelab.exam_page import render_class
